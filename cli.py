@@ -1,0 +1,190 @@
+"""The `gen` command: thin Click commands over the `generation` library.
+
+Heavy imports (note_seq, music21, torch) happen inside the commands, so `gen --help` is instant.
+Every `GenError` becomes one line on standard error and exit status 1.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+import click
+
+from generation import __version__
+from generation.errors import GenError
+
+
+class _GenGroup(click.Group):
+    def invoke(self, ctx: click.Context):  # type: ignore[override]
+        try:
+            return super().invoke(ctx)
+        except GenError as error:
+            raise click.ClickException(str(error)) from None
+
+
+@click.group(cls=_GenGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="gen")
+def cli() -> None:
+    """gen: Magenta-style music generation. NoteSequence TFRecords in, new music out."""
+
+
+@cli.command()
+@click.argument("inputs", nargs=-1, required=True, type=click.Path(exists=True))
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
+              help="Output name: OUTPUT.tfrecord, or OUTPUT-<split>.tfrecord per split.")
+@click.option("--metadata", type=click.Path(exists=True, dir_okay=False),
+              help="CSV in the Groove MIDI Dataset's info.csv form: 'midi_filename' locates each file, "
+                   "'split' picks its output, other columns are kept in the sequence.")
+@click.option("--split", "split_text", metavar="NAME=FRACTION,...",
+              help="Split by a hash of each sequence id, e.g. train=0.8,validation=0.1,test=0.1.")
+@click.option("-j", "--jobs", type=click.IntRange(min=1), default=None,
+              help="Parallel worker processes (default: all cores).")
+@click.option("--keep-duplicates", is_flag=True, help="Write sequences whose content repeats an earlier one.")
+@click.option("--report", "report_path", type=click.Path(dir_okay=False),
+              help="Also write the full report (every skipped file and warning) as JSON.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+def preprocess(inputs, output, metadata, split_text, jobs, keep_duplicates, report_path, quiet) -> None:
+    """Convert MIDI, MusicXML, ABC and kern files to TFRecord files of NoteSequences.
+
+    Directories are searched recursively. Bad files are skipped with their reason.
+
+    \b
+    Example:
+      gen preprocess ../shared/datasets/groove --metadata ../shared/datasets/groove/info.csv -o data/groove
+    """
+    from generation.preprocess import parse_split_fractions
+    from generation.preprocess import preprocess as run_preprocess
+
+    if metadata and split_text:
+        raise click.UsageError("--metadata already assigns splits; use one of --metadata and --split.")
+    fractions = parse_split_fractions(split_text) if split_text else None
+    report = run_preprocess(
+        inputs, output, metadata=metadata, split_fractions=fractions, jobs=jobs,
+        dedup=not keep_duplicates, progress=not quiet,
+    )
+    _print_preprocess_report(report, metadata)
+    if report_path:
+        from dataclasses import asdict
+
+        from generation.io.files import atomic_output
+
+        with atomic_output(report_path) as temporary:
+            temporary.write_text(json.dumps(asdict(report), indent=2))
+
+
+def _plural(count: int, singular: str, plural: str | None = None) -> str:
+    return f"{count:,} {singular if count == 1 else (plural or singular + 's')}"
+
+
+def _print_preprocess_report(report, metadata) -> None:
+    rate = report.files_seen / report.seconds if report.seconds else 0.0
+    click.echo(
+        f"Read {report.files_seen:,} files in {report.seconds:.1f} s ({rate:,.0f} files/s): "
+        f"{report.files_converted:,} converted, {len(report.skipped):,} skipped."
+    )
+    click.echo(f"Wrote {report.total_sequences:,} sequences ({report.notes_written:,} notes):")
+    width = max(len(path) for path in report.sequences_written)
+    for path, count in report.sequences_written.items():
+        click.echo(f"  {path:<{width}}  {count:,}")
+    if report.duplicates_dropped:
+        click.echo(f"Dropped {_plural(len(report.duplicates_dropped), 'duplicate sequence')} (same music as an earlier file):")
+        for path, original in report.duplicates_dropped:
+            click.echo(f"  {path} (same as {original})")
+    if report.duplicates_kept:
+        rows = "a separate row" if len(report.duplicates_kept) == 1 else "separate rows"
+        listed = f" listed as {rows} of {os.path.basename(metadata)}" if metadata else ""
+        click.echo(f"Kept {_plural(len(report.duplicates_kept), 'sequence')} with repeated music{listed}:")
+        for path, original in report.duplicates_kept:
+            click.echo(f"  {path} (same as {original})")
+    warnings_by_file: dict[str, list[str]] = {}
+    for path, warning in report.warnings:
+        warnings_by_file.setdefault(path, []).append(warning)
+    for path, warnings in warnings_by_file.items():
+        more = f" (and {len(warnings) - 1} more)" if len(warnings) > 1 else ""
+        click.echo(f"warning: {path}: {warnings[0]}{more}", err=True)
+    if report.skipped:
+        click.echo(f"Skipped {_plural(len(report.skipped), 'file')}:")
+        for path, reason in report.skipped:
+            click.echo(f"  {path}: {reason}")
+
+
+@cli.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
+def inspect(files, as_json) -> None:
+    """Summarise TFRecord files of NoteSequences: sequences, duration, notes, instruments, tempi, damage."""
+    from generation.stats import inspect_tfrecords
+
+    stats = inspect_tfrecords(list(files))
+    if as_json:
+        click.echo(json.dumps(stats.to_json()))
+        return
+    _print_stats(stats)
+
+
+def _print_stats(stats) -> None:
+    def row(label: str, value: str) -> None:
+        click.echo(f"  {label:<16} {value}")
+
+    click.echo(", ".join(stats.files))
+    row("sequences", f"{stats.sequences:,}" + (f" ({stats.damaged_records:,} damaged records)" if stats.damaged_records else ""))
+    average = stats.total_seconds / stats.sequences if stats.sequences else 0.0
+    row("duration", f"{stats.total_seconds / 3600:,.2f} h (mean {average:,.1f} s per sequence)")
+    row("notes", f"{stats.notes:,} ({stats.drum_share:.1%} drums)")
+    per_sequence = stats.instruments / stats.sequences if stats.sequences else 0.0
+    row("instruments", f"{per_sequence:.2f} per sequence")
+    programs = list(stats.programs.items())
+    shown = ", ".join(f"{program} ({count:,} notes)" for program, count in programs[:8])
+    row("programs", shown + (f", and {len(programs) - 8} more" if len(programs) > 8 else "") if programs else "none")
+    if stats.tempo_min is not None:
+        row("tempo", f"{stats.tempo_min:.1f} - {stats.tempo_max:.1f} qpm")
+    signatures = ", ".join(f"{name} ({count:,})" for name, count in stats.time_signatures.items())
+    row("time signatures", signatures or "none")
+    for column, counts in stats.metadata.items():
+        values = list(counts.items())
+        shown = ", ".join(f"{value} ({count:,})" for value, count in values[:6])
+        row(column, shown + (f", and {len(values) - 6} more" if len(values) > 6 else ""))
+    for line in stats.damage:
+        click.echo(f"damaged: {line}", err=True)
+
+
+@cli.group()
+def data() -> None:
+    """Named datasets: where they come from, their licenses, and preparing them."""
+
+
+@data.command("list")
+def data_list() -> None:
+    """List the dataset recipes, one per line, name first."""
+    from generation.datasets import list_recipes
+
+    for recipe in list_recipes():
+        click.echo(f"{recipe.name:<14} {recipe.license:<16} {recipe.title}")
+
+
+@data.command("prepare")
+@click.argument("name")
+@click.option("--source", type=click.Path(exists=True),
+              help="A local copy (folder or zip) instead of downloading.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False),
+              help="Where the dataset goes (default: train_data/NAME, or $GEN_DATA_HOME/NAME).")
+@click.option("--url", help="Download from this address instead of the recipe's.")
+@click.option("-j", "--jobs", type=click.IntRange(min=1), default=None, help="Parallel worker processes.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
+def data_prepare(name, source, out_dir, url, jobs, quiet) -> None:
+    """Fetch (or take from --source), verify and preprocess the dataset NAME."""
+    from generation.datasets import prepare
+
+    result = prepare(name, out_dir=out_dir, source=source, url=url, jobs=jobs, progress=not quiet)
+    _print_preprocess_report(result.report, None)
+    click.echo(f"Prepared {name} in {result.output_dir}")
+
+
+def main() -> None:
+    cli(prog_name="gen")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

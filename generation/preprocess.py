@@ -1,0 +1,319 @@
+"""Folders of music files -> TFRecord files of NoteSequences (what `gen preprocess` runs).
+
+Files are read in worker processes and written by this process in sorted path order, so the output
+does not depend on the number of jobs. A bad file is skipped with its reason; the run fails only if
+nothing could be converted or an output cannot be written. Every output is written under a
+temporary name and renamed when the whole run has succeeded.
+
+Splits: with `metadata` (a CSV in the Groove MIDI Dataset's `info.csv` form) each listed file goes
+to the split its `split` column names, and its other columns are kept in the sequence (see
+`generation.metadata`); with `split_fractions` each sequence goes to a split chosen by a hash of its
+id, stable when files are added; otherwise all go to one file.
+
+Duplicates: a sequence whose musical content (everything but id, filename and collection) equals
+an earlier one is written once. With metadata, two rows of the CSV are two entries of the dataset
+even when their files are identical; they are both kept and reported.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import multiprocessing
+import os
+import re
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import NamedTuple
+
+from generation.errors import BadInputFile, GenError, NoExamplesError, OutputError
+from generation.io.readers import MUSIC_SUFFIXES, read_music_file
+from generation.io.tfrecord import TFRecordWriter
+from generation.metadata import set_metadata
+from generation.protos import NoteSequence
+
+FILENAME_COLUMNS = ("midi_filename", "filename")
+_SPLIT_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
+
+
+@dataclass(frozen=True)
+class Task:
+    """One input file and what its sequences are called and carry."""
+
+    path: Path
+    filename: str  # relative to the collection's root, as recorded in the sequence
+    collection_name: str
+    metadata: tuple[tuple[str, str], ...] = ()
+    split: str | None = None
+
+
+class Record(NamedTuple):
+    serialized: bytes  # a NoteSequence
+    content_hash: str  # sha1 of the sequence without id, filename and collection
+    sequence_id: str
+    notes: int
+
+
+@dataclass
+class FileResult:
+    path: Path
+    records: list[Record]
+    warnings: list[str] = field(default_factory=list)
+    error: str | None = None
+
+
+@dataclass
+class PreprocessReport:
+    """What a run did. `skipped` and `warnings` hold (file, reason) pairs; counts are per output file."""
+
+    files_seen: int = 0
+    files_converted: int = 0
+    sequences_written: dict[str, int] = field(default_factory=dict)
+    notes_written: int = 0
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    warnings: list[tuple[str, str]] = field(default_factory=list)
+    duplicates_dropped: list[tuple[str, str]] = field(default_factory=list)  # (file, file it repeats)
+    duplicates_kept: list[tuple[str, str]] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def total_sequences(self) -> int:
+        return sum(self.sequences_written.values())
+
+
+def output_paths(output: str | os.PathLike[str], splits: Iterable[str | None]) -> dict[str | None, Path]:
+    """`data/groove` -> data/groove.tfrecord, or data/groove-<split>.tfrecord per split."""
+    output = Path(output)
+    prefix = output.with_suffix("") if output.suffix == ".tfrecord" else output
+    return {
+        split: prefix.with_name(f"{prefix.name}.tfrecord" if split is None else f"{prefix.name}-{split}.tfrecord")
+        for split in splits
+    }
+
+
+def find_music_files(inputs: Sequence[str | os.PathLike[str]]) -> list[tuple[str, str]]:
+    """(file, root) pairs: every music file under each input directory, recursively, plus input files.
+
+    Hidden files and folders (names starting with '.') are passed over in directories; a file named
+    directly is taken whatever its suffix, so that a wrong one is reported rather than ignored.
+    """
+    found: set[tuple[str, str]] = set()
+    for given in map(os.fspath, inputs):
+        if os.path.isdir(given):
+            for directory, subdirectories, files in os.walk(given):
+                subdirectories[:] = [d for d in subdirectories if not d.startswith(".")]
+                for name in files:
+                    if not name.startswith(".") and os.path.splitext(name)[1].lower() in MUSIC_SUFFIXES:
+                        found.add((os.path.join(directory, name), given))
+        else:
+            found.add((given, os.path.dirname(given)))
+    return sorted(found)
+
+
+def load_metadata(metadata_path: str | os.PathLike[str]) -> dict[str, dict[str, str]]:
+    """Rows of an info.csv-style file keyed by the absolute path of the file each row names."""
+    metadata_path = Path(metadata_path)
+    try:
+        with open(metadata_path, newline="", encoding="utf-8-sig") as handle:
+            reader = csv.DictReader(handle)
+            columns = reader.fieldnames or []
+            filename_column = next((c for c in FILENAME_COLUMNS if c in columns), None)
+            if filename_column is None:
+                raise BadInputFile(
+                    metadata_path,
+                    f"no {' or '.join(repr(c) for c in FILENAME_COLUMNS)} column to locate files "
+                    f"(columns: {', '.join(columns) or 'none'})",
+                )
+            rows: dict[str, dict[str, str]] = {}
+            for line_number, row in enumerate(reader, start=2):
+                name = (row.get(filename_column) or "").strip()
+                if not name:
+                    raise BadInputFile(metadata_path, f"line {line_number}: empty {filename_column!r}")
+                split = (row.get("split") or "").strip()
+                if split and not _SPLIT_NAME.match(split):
+                    raise BadInputFile(metadata_path, f"line {line_number}: split {split!r} is not a plain name")
+                rows[os.path.abspath(metadata_path.parent / name)] = {k: (v or "").strip() for k, v in row.items() if k}
+    except FileNotFoundError:
+        raise BadInputFile(metadata_path, "no such file") from None
+    except (UnicodeDecodeError, csv.Error) as error:
+        raise BadInputFile(metadata_path, f"not a readable CSV file: {error}") from None
+    return rows
+
+
+def parse_split_fractions(text: str) -> dict[str, float]:
+    """'train=0.8,validation=0.1,test=0.1' -> {'train': 0.8, ...}; fractions must sum to 1."""
+    fractions: dict[str, float] = {}
+    for part in text.split(","):
+        name, _, value = part.partition("=")
+        name = name.strip()
+        try:
+            fraction = float(value)
+        except ValueError:
+            raise GenError(f"--split: {part.strip()!r} is not NAME=FRACTION (e.g. train=0.8)") from None
+        if not _SPLIT_NAME.match(name) or not 0 < fraction <= 1:
+            raise GenError(f"--split: {part.strip()!r} needs a plain name and a fraction in (0, 1]")
+        fractions[name] = fraction
+    if abs(sum(fractions.values()) - 1.0) > 1e-6:
+        raise GenError(f"--split: fractions sum to {sum(fractions.values()):g}, not 1")
+    return fractions
+
+
+def split_by_hash(sequence_id: str, fractions: dict[str, float]) -> str:
+    """A split for `sequence_id` drawn by its hash: stable across runs and when files are added."""
+    position = int(hashlib.sha1(sequence_id.encode("utf-8")).hexdigest()[:12], 16) / 16**12
+    cumulative = 0.0
+    for name, fraction in fractions.items():
+        cumulative += fraction
+        if position < cumulative:
+            return name
+    return next(reversed(fractions))
+
+
+def content_hash(serialized_without_names: bytes) -> str:
+    return hashlib.sha1(serialized_without_names).hexdigest()
+
+
+def convert_file(task: Task) -> FileResult:
+    """Reads one file (in a worker process) into serialized sequences with their content hashes."""
+    try:
+        contents = read_music_file(task.path, collection_name=task.collection_name, filename=task.filename)
+    except BadInputFile as error:
+        return FileResult(task.path, [], error=error.reason)
+    except Exception as error:  # a reader bug must cost one file, not the whole run
+        return FileResult(task.path, [], error=f"unexpected {type(error).__name__}: {error}")
+    records = []
+    for sequence in contents.sequences:
+        names = NoteSequence(id=sequence.id, filename=sequence.filename, collection_name=sequence.collection_name)
+        if task.metadata:
+            set_metadata(names, dict(task.metadata))
+        sequence.id = sequence.filename = sequence.collection_name = ""
+        music = sequence.SerializeToString(deterministic=True)
+        # Serialized protobufs concatenate as a merge: the record is the music plus its names and
+        # metadata, and the content hash covers exactly the music.
+        records.append(Record(music + names.SerializeToString(deterministic=True), content_hash(music), names.id, len(sequence.notes)))
+    return FileResult(task.path, records, warnings=contents.warnings)
+
+
+def _results(tasks: list[Task], jobs: int) -> Iterator[FileResult]:
+    if jobs <= 1 or len(tasks) <= 1:
+        yield from map(convert_file, tasks)
+        return
+    methods = multiprocessing.get_all_start_methods()
+    # fork shares the already imported readers (note_seq alone takes over a second to import).
+    context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+    chunksize = max(1, min(32, len(tasks) // (jobs * 8)))
+    with context.Pool(jobs) as pool:
+        yield from pool.imap(convert_file, tasks, chunksize=chunksize)
+
+
+def plan_tasks(
+    inputs: Sequence[str | os.PathLike[str]], metadata: str | os.PathLike[str] | None, report: PreprocessReport
+) -> list[Task]:
+    """One task per music file; with metadata, only the files it lists, each with its row."""
+    rows = load_metadata(metadata) if metadata is not None else None
+    metadata_name = os.path.basename(metadata) if metadata is not None else ""
+    metadata_dir = os.path.dirname(os.path.abspath(metadata)) if metadata is not None else ""
+    tasks = []
+    for path, root in find_music_files(inputs):
+        if not os.path.isfile(path):
+            report.skipped.append((path, "no such file" if not os.path.exists(path) else "not a file"))
+            continue
+        collection = os.path.basename(os.path.abspath(root))
+        filename = os.path.relpath(path, root) if root else path
+        if rows is None:
+            tasks.append(Task(Path(path), filename.replace(os.sep, "/"), collection))
+            continue
+        absolute = os.path.abspath(path)
+        row = rows.pop(absolute, None)
+        if row is None:
+            report.skipped.append((path, f"not listed in {metadata_name}"))
+            continue
+        # Named as the metadata names it, in the collection the metadata describes (Groove: 'groove').
+        if absolute.startswith(metadata_dir + os.sep):
+            filename = os.path.relpath(absolute, metadata_dir)
+        tasks.append(
+            Task(Path(path), filename.replace(os.sep, "/"), os.path.basename(metadata_dir), tuple(row.items()),
+                 row.get("split") or None)
+        )
+    for listed in sorted(rows or ()):
+        if not os.path.exists(listed):
+            report.skipped.append((listed, f"listed in {metadata_name} but missing"))
+    return tasks
+
+
+def preprocess(
+    inputs: Sequence[str | os.PathLike[str]],
+    output: str | os.PathLike[str],
+    *,
+    metadata: str | os.PathLike[str] | None = None,
+    split_fractions: dict[str, float] | None = None,
+    jobs: int | None = None,
+    dedup: bool = True,
+    progress: bool = False,
+) -> PreprocessReport:
+    """Converts every music file under `inputs` to NoteSequences in TFRecord file(s) named after `output`.
+
+    Returns the report; raises `NoExamplesError` (and writes nothing) when no sequence was
+    converted, `OutputError` when an output cannot be written, `BadInputFile` for a bad metadata file.
+    """
+    started = time.perf_counter()
+    output_dir = Path(output).parent
+    try:
+        output_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise OutputError(f"{output}: cannot create directory {output_dir}: {error.strerror or error}") from None
+    report = PreprocessReport()
+    tasks = plan_tasks(inputs, metadata, report)
+    report.files_seen = len(tasks) + len(report.skipped)
+    jobs = jobs or os.cpu_count() or 1
+    first_seen: dict[tuple[str, tuple[tuple[str, str], ...]], str] = {}
+    content_seen: dict[str, str] = {}
+    counts: dict[str | None, int] = {}
+
+    with ExitStack() as stack:
+        writers: dict[str | None, TFRecordWriter] = {}
+
+        def writer_for(split: str | None) -> TFRecordWriter:
+            if split not in writers:
+                writers[split] = stack.enter_context(TFRecordWriter(output_paths(output, [split])[split]))
+            return writers[split]
+
+        results = _results(tasks, jobs)
+        if progress:
+            from tqdm import tqdm
+
+            results = tqdm(results, total=len(tasks), unit="file", desc="preprocess", dynamic_ncols=True)
+        for task, result in zip(tasks, results):
+            if result.error is not None:
+                report.skipped.append((str(task.path), result.error))
+                continue
+            report.files_converted += 1
+            report.warnings.extend((str(task.path), warning) for warning in result.warnings)
+            for record in result.records:
+                digest = record.content_hash
+                key = (digest, task.metadata)
+                if dedup and key in first_seen:
+                    report.duplicates_dropped.append((str(task.path), first_seen[key]))
+                    continue
+                first_seen.setdefault(key, str(task.path))
+                if digest in content_seen:
+                    report.duplicates_kept.append((str(task.path), content_seen[digest]))
+                content_seen.setdefault(digest, str(task.path))
+                split = task.split
+                if split is None and split_fractions:
+                    split = split_by_hash(record.sequence_id, split_fractions)
+                writer_for(split).write(record.serialized)
+                counts[split] = counts.get(split, 0) + 1
+                report.notes_written += record.notes
+        if not counts:
+            for writer in writers.values():
+                writer.abort()
+            reasons = f"; first: {report.skipped[0][0]}: {report.skipped[0][1]}" if report.skipped else ""
+            raise NoExamplesError(f"no music converted from {report.files_seen} file(s){reasons}")
+    paths = output_paths(output, counts)
+    report.sequences_written = {str(paths[split]): counts[split] for split in sorted(counts, key=str)}
+    report.seconds = time.perf_counter() - started
+    return report

@@ -1,0 +1,55 @@
+"""Installs the `generation` library and the `gen` command.
+
+`configs/` and `train_data/` live at the top of the source tree (the product's layout) and are
+installed as `generation.configs` and `generation.train_data`, so named configs and dataset
+recipes travel with the package in regular and editable installs alike.
+"""
+from pathlib import Path
+
+from setuptools import find_packages, setup
+
+HERE = Path(__file__).parent
+
+setup(
+    name="gen-music",
+    version="0.1.0",
+    description="Magenta-style music generation toolkit: NoteSequence/TFRecord data, GrooVAE and LSTM models in PyTorch",
+    long_description=(HERE / "README.md").read_text(encoding="utf-8"),
+    long_description_content_type="text/markdown",
+    license="Apache-2.0",
+    python_requires=">=3.11",
+    packages=find_packages(include=["generation", "generation.*"])
+    + ["generation.configs", "generation.train_data"],
+    package_dir={
+        "generation": "generation",
+        "generation.configs": "configs",
+        "generation.train_data": "train_data",
+    },
+    package_data={
+        "generation": ["py.typed"],
+        "generation.configs": ["*.json", "*.md"],
+        "generation.train_data": ["*.json", "*.csv", "*.md"],
+    },
+    py_modules=["cli"],
+    install_requires=[
+        # A range that the CPU wheel torch==2.13.0 satisfies: with it installed, nothing more is pulled.
+        "torch>=2.1,<3",
+        "numpy>=1.24",
+        "click>=8.1",
+        "note-seq>=0.0.5",
+        "symusic>=0.5",
+        "music21>=9.1",
+        "google-crc32c>=1.5",
+        "protobuf>=4.21",
+        "safetensors>=0.4",
+        "tqdm>=4.60",
+    ],
+    extras_require={
+        "test": ["pytest>=7", "tfrecord>=1.14"],
+    },
+    entry_points={"console_scripts": ["gen=cli:main"]},
+    classifiers=[
+        "Programming Language :: Python :: 3",
+        "Topic :: Multimedia :: Sound/Audio :: MIDI",
+    ],
+)

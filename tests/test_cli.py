@@ -1,0 +1,88 @@
+"""The `gen` command through Click's CliRunner: output a user reads, one-line errors, exit codes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from cli import cli
+from generation.io.tfrecord import TFRecordWriter
+
+from .conftest import FIXTURES
+
+
+def run(*args: str):
+    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+
+
+def test_help_imports_nothing_heavy() -> None:
+    code = "import sys, cli; cli.cli(['--help'], standalone_mode=False); " \
+           "print(sorted(m for m in ('torch', 'note_seq', 'music21', 'symusic', 'numpy') if m in sys.modules))"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                            cwd=Path(__file__).parents[1])
+    assert "preprocess" in result.stdout and result.stdout.strip().endswith("[]")
+
+
+def test_preprocess_mixed_folder_names_every_skipped_file(mixed_folder: Path, tmp_path: Path) -> None:
+    result = run("preprocess", str(mixed_folder), "-o", str(tmp_path / "out" / "mixed"), "--jobs", "2", "-q")
+    assert result.exit_code == 0, result.output
+    assert "Read 17 files" in result.stdout and "9 converted, 8 skipped" in result.stdout
+    assert "Wrote 14 sequences" in result.stdout
+    for broken in (FIXTURES / "broken").iterdir():
+        line = next(line for line in result.stdout.splitlines() if line.strip().startswith(str(mixed_folder / "broken" / broken.name)))
+        assert line.split(": ", 1)[1]  # the reason
+    assert "warning: " in result.stderr and "oneills1850_0001-0008.abc: tune" in result.stderr
+
+
+def test_preprocess_with_metadata_and_inspect(tmp_path: Path) -> None:
+    groove = FIXTURES / "groove"
+    result = run("preprocess", str(groove), "--metadata", str(groove / "info.csv"), "-o", str(tmp_path / "g"), "-q",
+                 "--report", str(tmp_path / "report.json"))
+    assert result.exit_code == 0, result.output
+    assert json.loads((tmp_path / "report.json").read_text())["files_converted"] == 4
+    files = sorted(str(p) for p in tmp_path.glob("g-*.tfrecord"))
+    assert [Path(f).name for f in files] == ["g-test.tfrecord", "g-train.tfrecord", "g-validation.tfrecord"]
+    text = run("inspect", *files)
+    assert text.exit_code == 0
+    assert "sequences        4" in text.stdout and "(100.0% drums)" in text.stdout
+    assert "3/4 (1)" in text.stdout and "6/8 (1)" in text.stdout
+    stats = json.loads(run("inspect", "--json", *files).stdout)
+    assert stats["sequences"] == 4 and stats["drum_share"] == 1.0 and stats["damaged_records"] == 0
+    assert stats["metadata"]["split"] == {"train": 2, "test": 1, "validation": 1}
+
+
+def test_inspect_counts_damaged_records(tmp_path: Path) -> None:
+    groove = FIXTURES / "groove"
+    run("preprocess", str(groove), "-o", str(tmp_path / "all"), "-q", "--jobs", "1")
+    data = bytearray((tmp_path / "all.tfrecord").read_bytes())
+    data[40] ^= 0xFF  # inside the first record's data
+    (tmp_path / "damaged.tfrecord").write_bytes(bytes(data))
+    stats = json.loads(run("inspect", "--json", str(tmp_path / "damaged.tfrecord")).stdout)
+    assert stats["damaged_records"] == 1 and stats["sequences"] == 3
+    assert "byte 0: data checksum mismatch" in stats["damage"][0]
+    with TFRecordWriter(tmp_path / "not_music.tfrecord") as writer:
+        writer.write(b"\xff\xff\xff not a NoteSequence")
+    stats = json.loads(run("inspect", "--json", str(tmp_path / "not_music.tfrecord")).stdout)
+    assert stats["damaged_records"] == 1 and "not a NoteSequence" in stats["damage"][0]
+
+
+def test_errors_are_one_line_with_exit_status_1(tmp_path: Path) -> None:
+    result = run("preprocess", str(FIXTURES / "broken"), "-o", str(tmp_path / "x"), "-q", "--jobs", "1")
+    assert result.exit_code == 1
+    assert result.stderr.startswith("Error: no music converted from 8 file(s)")
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert list(tmp_path.iterdir()) == []
+    result = run("preprocess", str(FIXTURES / "groove"), "--split", "train=0.9", "-o", str(tmp_path / "x"))
+    assert result.exit_code == 1 and "fractions sum to 0.9, not 1" in result.stderr
+    result = run("preprocess", str(FIXTURES / "groove"), "--metadata", str(FIXTURES / "groove" / "LICENSE"),
+                 "-o", str(tmp_path / "x"))
+    assert result.exit_code == 1 and "LICENSE: no 'midi_filename' or 'filename' column" in result.stderr
+
+
+def test_missing_input_is_a_usage_error(tmp_path: Path) -> None:
+    result = run("preprocess", str(tmp_path / "nowhere"), "-o", str(tmp_path / "x"))
+    assert result.exit_code == 2 and "does not exist" in result.stderr
