@@ -172,12 +172,13 @@ def data_list() -> None:
               help="Where the dataset goes (default: train_data/NAME, or $GEN_DATA_HOME/NAME).")
 @click.option("--url", help="Download from this address instead of the recipe's.")
 @click.option("-j", "--jobs", type=click.IntRange(min=1), default=None, help="Parallel worker processes.")
+@click.option("--limit", type=click.IntRange(min=1), help="Only the first N files of a corpus recipe (a quick trial).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
-def data_prepare(name, source, out_dir, url, jobs, quiet) -> None:
+def data_prepare(name, source, out_dir, url, jobs, limit, quiet) -> None:
     """Fetch (or take from --source), verify and preprocess the dataset NAME."""
     from generation.datasets import prepare
 
-    result = prepare(name, out_dir=out_dir, source=source, url=url, jobs=jobs, progress=not quiet)
+    result = prepare(name, out_dir=out_dir, source=source, url=url, jobs=jobs, progress=not quiet, limit=limit)
     _print_preprocess_report(result.report, None)
     click.echo(f"Prepared {name} in {result.output_dir}")
 

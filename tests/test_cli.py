@@ -28,14 +28,15 @@ def test_help_imports_nothing_heavy() -> None:
 
 
 def test_preprocess_mixed_folder_names_every_skipped_file(mixed_folder: Path, tmp_path: Path) -> None:
+    (mixed_folder / "scores" / "book.abc").write_text("X:1\nT:A\nK:G\nGABc|\n\nX:2\nT:Silent\nK:G\n")
     result = run("preprocess", str(mixed_folder), "-o", str(tmp_path / "out" / "mixed"), "--jobs", "2", "-q")
     assert result.exit_code == 0, result.output
-    assert "Read 17 files" in result.stdout and "9 converted, 8 skipped" in result.stdout
-    assert "Wrote 14 sequences" in result.stdout
+    assert "Read 18 files" in result.stdout and "10 converted, 8 skipped" in result.stdout
+    assert "Wrote 17 sequences" in result.stdout
     for broken in (FIXTURES / "broken").iterdir():
         line = next(line for line in result.stdout.splitlines() if line.strip().startswith(str(mixed_folder / "broken" / broken.name)))
         assert line.split(": ", 1)[1]  # the reason
-    assert "warning: " in result.stderr and "oneills1850_0001-0008.abc: tune" in result.stderr
+    assert "warning: " in result.stderr and "book.abc: tune 2: no notes" in result.stderr
 
 
 def test_preprocess_with_metadata_and_inspect(tmp_path: Path) -> None:
@@ -86,3 +87,16 @@ def test_errors_are_one_line_with_exit_status_1(tmp_path: Path) -> None:
 def test_missing_input_is_a_usage_error(tmp_path: Path) -> None:
     result = run("preprocess", str(tmp_path / "nowhere"), "-o", str(tmp_path / "x"))
     assert result.exit_code == 2 and "does not exist" in result.stderr
+
+
+def test_data_list_and_prepare_a_corpus_recipe(tmp_path: Path) -> None:
+    listing = run("data", "list")
+    assert listing.exit_code == 0
+    names = [line.split()[0] for line in listing.stdout.splitlines()]
+    assert {"groove", "bach_chorales", "essen_folk", "oneill_folk"} <= set(names)
+    assert "CC BY 4.0" in next(line for line in listing.stdout.splitlines() if line.startswith("groove"))
+    result = run("data", "prepare", "bach_chorales", "--limit", "6", "--out", str(tmp_path), "-q", "-j", "1")
+    assert result.exit_code == 0, result.output
+    assert "Wrote 6 sequences" in result.stdout
+    result = run("data", "prepare", "no_such_data", "--out", str(tmp_path))
+    assert result.exit_code == 1 and "unknown dataset 'no_such_data'; known: " in result.stderr

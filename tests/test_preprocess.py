@@ -24,7 +24,7 @@ def sequences(path: Path) -> list[NoteSequence]:
 def test_mixed_folder_converts_what_it_can_and_names_each_skipped_file(mixed_folder: Path, tmp_path: Path) -> None:
     report = preprocess([mixed_folder], tmp_path / "out" / "mixed", jobs=2)
     output = tmp_path / "out" / "mixed.tfrecord"
-    assert report.sequences_written == {str(output): 14}  # 4 drums + 2 multi-track + chorale + kern + 6 tunes
+    assert report.sequences_written == {str(output): 16}  # 4 drums + 2 multi-track + chorale + kern + 8 tunes
     assert report.files_seen == 17 and report.files_converted == 9
     skipped = dict(report.skipped)
     assert sorted(Path(p).name for p in skipped) == sorted(p.name for p in (FIXTURES / "broken").iterdir())
@@ -90,7 +90,7 @@ def test_metadata_without_a_filename_column_is_a_clear_error(tmp_path: Path) -> 
 def test_split_fractions_are_stable_and_cover_every_sequence(mixed_folder: Path, tmp_path: Path) -> None:
     fractions = parse_split_fractions("train=0.5,validation=0.25,test=0.25")
     report = preprocess([mixed_folder], tmp_path / "s", split_fractions=fractions, jobs=1)
-    assert report.total_sequences == 14
+    assert report.total_sequences == 16
     for path in report.sequences_written:
         split = Path(path).stem.rsplit("-", 1)[1]
         assert all(split_by_hash(s.id, fractions) == split for s in sequences(Path(path)))

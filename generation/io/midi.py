@@ -96,12 +96,8 @@ def split_chunks(data: bytes, path: str | os.PathLike[str] = "<bytes>") -> MidiC
 
 
 def _describe_start(data: bytes) -> str:
-    head = data[:64]
-    try:
-        text = head.decode("utf-8")
-    except UnicodeDecodeError:
-        return f"starts with bytes {data[:4]!r}"
-    if text.isprintable() or all(c.isprintable() or c in "\r\n\t" for c in text):
+    # Text (ASCII or UTF-8) has no control bytes besides tab and line breaks; binary data soon does.
+    if all(byte >= 0x20 or byte in (0x09, 0x0A, 0x0D) for byte in data[:64]):
         return "looks like text"
     return f"starts with bytes {data[:4]!r}"
 

@@ -178,6 +178,7 @@ def _music21_abc_tune(tune_text: str, path: Path) -> NoteSequence:
 
     try:
         score = music21.converter.parse(tune_text, format="abc")
+        _drop_shared_signatures(score)
         midi_bytes = translate.streamToMidiFile(score).writestr()
     except Exception as error:  # music21 raises a wide variety of parser errors
         raise BadInputFile(path, _one_line(error)) from None
@@ -194,6 +195,23 @@ def _music21_abc_tune(tune_text: str, path: Path) -> NoteSequence:
     sequence.source_info.encoding_type = SourceInfo.ABC
     sequence.source_info.parser = SourceInfo.MUSIC21
     return sequence
+
+
+def _drop_shared_signatures(score) -> None:
+    """Removes repeats of one signature object from a music21 stream.
+
+    music21's ABC parser can put the same TimeSignature (or KeySignature) object into two measures,
+    which its own MIDI translation then refuses ("already found in this Stream").
+    """
+    import music21
+
+    signature_classes = (music21.meter.TimeSignature, music21.key.KeySignature)
+    seen: set[int] = set()
+    for container in [score, *score.recurse(streamsOnly=True)]:
+        for element in list(container.getElementsByClass(signature_classes)):
+            if id(element) in seen:
+                container.remove(element)
+            seen.add(id(element))
 
 
 def _read_kern(path: Path) -> NoteSequence:
