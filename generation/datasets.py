@@ -362,27 +362,14 @@ def prepare(
     progress: bool = False,
     limit: int | None = None,
 ) -> PrepareResult:
-    """Prepares the dataset `name` (or the given recipe) into `out_dir` (default `data_home()/<name>`).
+    """Prepares the dataset `name` (or a recipe object, e.g. a custom one) into `out_dir`
+    (default `data_home()/<name>`).
 
     `source`: a local copy to use instead of downloading (download recipes: the unpacked folder or
     the zip; corpus recipes: a music21 corpus folder). `url` overrides the recipe's download URL.
     `limit` keeps the first N files of a corpus recipe (for quick trials).
     """
     recipe = name if isinstance(name, Recipe) else get_recipe(name)
-    return prepare_recipe(recipe, out_dir=out_dir, source=source, url=url, jobs=jobs, progress=progress, limit=limit)
-
-
-def prepare_recipe(
-    recipe: Recipe,
-    *,
-    out_dir: str | os.PathLike[str] | None = None,
-    source: str | os.PathLike[str] | None = None,
-    url: str | None = None,
-    jobs: int | None = None,
-    progress: bool = False,
-    limit: int | None = None,
-) -> PrepareResult:
-    """`prepare` for a recipe object (tests and custom recipes build their own)."""
     started = time.perf_counter()
     output_dir = Path(out_dir) if out_dir is not None else data_home() / recipe.name
     if recipe.kind == "download":

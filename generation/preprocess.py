@@ -172,6 +172,13 @@ def split_by_hash(sequence_id: str, fractions: dict[str, float]) -> str:
     return next(reversed(fractions))
 
 
+def available_cores() -> int:
+    """Cores this process may run on (a container or taskset may allow fewer than the machine has)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
 def content_hash(serialized_without_names: bytes) -> str:
     return hashlib.sha1(serialized_without_names).hexdigest()
 
@@ -268,7 +275,7 @@ def preprocess(
     report = PreprocessReport()
     tasks = plan_tasks(inputs, metadata, report)
     report.files_seen = len(tasks) + len(report.skipped)
-    jobs = jobs or os.cpu_count() or 1
+    jobs = jobs or available_cores()
     first_seen: dict[tuple[str, tuple[tuple[str, str], ...]], str] = {}
     content_seen: dict[str, str] = {}
     counts: dict[str | None, int] = {}
@@ -308,9 +315,7 @@ def preprocess(
                 writer_for(split).write(record.serialized)
                 counts[split] = counts.get(split, 0) + 1
                 report.notes_written += record.notes
-        if not counts:
-            for writer in writers.values():
-                writer.abort()
+        if not counts:  # no writer was opened, so nothing was written
             reasons = f"; first: {report.skipped[0][0]}: {report.skipped[0][1]}" if report.skipped else ""
             raise NoExamplesError(f"no music converted from {report.files_seen} file(s){reasons}")
     paths = output_paths(output, counts)

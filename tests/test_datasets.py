@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from generation import datasets
-from generation.datasets import Recipe, get_recipe, list_recipes, prepare, prepare_recipe
+from generation.datasets import Recipe, get_recipe, list_recipes, prepare
 from generation.errors import DatasetError, GenError
 from generation.io.readers import generate_note_sequence_id
 from generation.io.tfrecord import read_records
@@ -26,7 +26,6 @@ from generation.protos import NoteSequence
 
 HERE = Path(__file__).resolve().parent
 FIXTURE_GROOVE = HERE / "fixtures" / "groove"
-SHARED_GROOVE = Path(__file__).resolve().parents[1].parent / "shared" / "datasets" / "groove"
 
 
 # Helpers ---------------------------------------------------------------------------------------
@@ -117,7 +116,7 @@ def test_download_verify_and_preprocess(tiny_recipe, server, tmp_path):
     served, base = server
     build_zip(served / "groove.zip")
     out = tmp_path / "out"
-    result = prepare_recipe(tiny_recipe, url=f"{base}/groove.zip", out_dir=out, jobs=1)
+    result = prepare(tiny_recipe, url=f"{base}/groove.zip", out_dir=out, jobs=1)
 
     assert result.downloaded
     assert result.splits == fixture_splits()
@@ -135,7 +134,7 @@ def test_download_verify_and_preprocess(tiny_recipe, server, tmp_path):
             assert sequence.notes and all(note.is_drum for note in sequence.notes)
 
     # A rerun reuses the verified raw files: the URL is not fetched again (here it would 404).
-    again = prepare_recipe(tiny_recipe, url=f"{base}/gone.zip", out_dir=out, jobs=1)
+    again = prepare(tiny_recipe, url=f"{base}/gone.zip", out_dir=out, jobs=1)
     assert not again.downloaded and again.splits == fixture_splits()
 
 
@@ -145,7 +144,7 @@ def test_tampered_file_is_named(tiny_recipe, server, tmp_path):
     build_zip(served / "groove.zip", tamper=victim)
     expected = next(e for e in datasets.read_manifest(tiny_recipe) if e.path == victim).sha256
     with pytest.raises(DatasetError) as caught:
-        prepare_recipe(tiny_recipe, url=f"{base}/groove.zip", out_dir=tmp_path / "out", jobs=1)
+        prepare(tiny_recipe, url=f"{base}/groove.zip", out_dir=tmp_path / "out", jobs=1)
     message = str(caught.value)
     assert victim in message and expected in message and "\n" not in message
     actual = datasets.sha256_of(tmp_path / "out" / "raw" / "groove" / victim)
@@ -157,7 +156,7 @@ def test_http_404_names_url_and_status(tiny_recipe, server, tmp_path):
     _, base = server
     url = f"{base}/missing.zip"
     with pytest.raises(DatasetError) as caught:
-        prepare_recipe(tiny_recipe, url=url, out_dir=tmp_path / "out")
+        prepare(tiny_recipe, url=url, out_dir=tmp_path / "out")
     assert url in str(caught.value) and "404" in str(caught.value)
     assert leftovers(tmp_path / "out") == [] and not (tmp_path / "out" / "raw").exists()
 
@@ -182,7 +181,7 @@ def test_zip_slip_member_is_refused(tiny_recipe, server, tmp_path, member):
     build_zip(served / "groove.zip", extra={member: b"owned"})
     out = tmp_path / "out"
     with pytest.raises(DatasetError, match="refusing to unpack member") as caught:
-        prepare_recipe(tiny_recipe, url=f"{base}/groove.zip", out_dir=out)
+        prepare(tiny_recipe, url=f"{base}/groove.zip", out_dir=out)
     assert member in str(caught.value)
     assert not (tmp_path / "evil.txt").exists() and not (out / "evil.txt").exists()
     assert not (out / "raw" / "groove").exists() and leftovers(out) == []
@@ -192,7 +191,7 @@ def test_not_a_zip(tiny_recipe, server, tmp_path):
     served, base = server
     (served / "groove.zip").write_bytes(b"<html>not found</html>")
     with pytest.raises(DatasetError, match="not a readable zip file"):
-        prepare_recipe(tiny_recipe, url=f"{base}/groove.zip", out_dir=tmp_path / "out")
+        prepare(tiny_recipe, url=f"{base}/groove.zip", out_dir=tmp_path / "out")
 
 
 # Local copies ----------------------------------------------------------------------------------
@@ -200,7 +199,7 @@ def test_not_a_zip(tiny_recipe, server, tmp_path):
 
 def test_source_directory_is_used_in_place(tiny_recipe, tmp_path):
     out = tmp_path / "out"
-    result = prepare_recipe(tiny_recipe, source=FIXTURE_GROOVE, out_dir=out, jobs=1)
+    result = prepare(tiny_recipe, source=FIXTURE_GROOVE, out_dir=out, jobs=1)
     assert result.data_dir == FIXTURE_GROOVE and not result.downloaded
     assert result.splits == fixture_splits()
     assert not (out / "raw").exists()
@@ -209,7 +208,7 @@ def test_source_directory_is_used_in_place(tiny_recipe, tmp_path):
 
 def test_source_zip(tiny_recipe, tmp_path):
     archive = build_zip(tmp_path / "local.zip")
-    result = prepare_recipe(tiny_recipe, source=archive, out_dir=tmp_path / "out", jobs=1)
+    result = prepare(tiny_recipe, source=archive, out_dir=tmp_path / "out", jobs=1)
     assert result.data_dir == tmp_path / "out" / "raw" / "groove"
     assert result.splits == fixture_splits()
 
@@ -218,19 +217,19 @@ def test_missing_file_in_source_directory(tiny_recipe, tmp_path):
     copy = shutil.copytree(FIXTURE_GROOVE, tmp_path / "groove")
     (copy / "drummer6" / "session1" / "3_rock_80_beat_6-8.mid").unlink()
     with pytest.raises(DatasetError, match=r"3_rock_80_beat_6-8\.mid: missing"):
-        prepare_recipe(tiny_recipe, source=copy, out_dir=tmp_path / "out")
+        prepare(tiny_recipe, source=copy, out_dir=tmp_path / "out")
 
 
 def test_extra_files_are_ignored(tiny_recipe, tmp_path):
     copy = shutil.copytree(FIXTURE_GROOVE, tmp_path / "groove")
     (copy / "notes.txt").write_text("not part of the dataset")
-    assert prepare_recipe(tiny_recipe, source=copy, out_dir=tmp_path / "out", jobs=1).splits == fixture_splits()
+    assert prepare(tiny_recipe, source=copy, out_dir=tmp_path / "out", jobs=1).splits == fixture_splits()
 
 
 def test_split_mismatch_writes_nothing(tiny_recipe, tmp_path):
     wrong = dataclasses.replace(tiny_recipe, expected_splits={"train": 99})
     with pytest.raises(DatasetError, match=r"split sizes .* differ from the recipe's train=99"):
-        prepare_recipe(wrong, source=FIXTURE_GROOVE, out_dir=tmp_path / "out", jobs=1)
+        prepare(wrong, source=FIXTURE_GROOVE, out_dir=tmp_path / "out", jobs=1)
     assert list((tmp_path / "out").iterdir()) == []
 
 
@@ -312,20 +311,13 @@ def test_corpus_recipe_refuses_a_url(tmp_path):
 
 # The real Groove MIDI Dataset ------------------------------------------------------------------
 
-needs_groove = pytest.mark.skipif(
-    not (SHARED_GROOVE / "info.csv").is_file(), reason="Groove MIDI Dataset not found at ../shared/datasets/groove"
-)
-
-
-@needs_groove
-def test_real_groove_manifest_verifies():
+def test_real_groove_manifest_verifies(groove_dir):
     groove = get_recipe("groove")
-    assert datasets.manifest_problems(SHARED_GROOVE, datasets.read_manifest(groove)) == []
+    assert datasets.manifest_problems(groove_dir, datasets.read_manifest(groove)) == []
 
 
-@needs_groove
-def test_real_groove_prepares_official_splits(tmp_path):
-    result = prepare("groove", source=SHARED_GROOVE, out_dir=tmp_path, jobs=2)
+def test_real_groove_prepares_official_splits(groove_dir, tmp_path):
+    result = prepare("groove", source=groove_dir, out_dir=tmp_path, jobs=2)
     assert result.splits == {"train": 897, "validation": 124, "test": 129}
     names = sorted(p.name for p in tmp_path.iterdir())
     assert names == ["groove-test.tfrecord", "groove-train.tfrecord", "groove-validation.tfrecord"]

@@ -96,6 +96,7 @@ EDGE_CASES = {
 }
 
 
+@pytest.mark.filterwarnings("ignore:Tempo, Key or Time signature change events:RuntimeWarning")  # pretty_midi's, on purpose
 @pytest.mark.parametrize("name", sorted(EDGE_CASES))
 def test_edge_cases_read_as_note_seq_reads_them(name: str) -> None:
     tracks = EDGE_CASES[name]

@@ -360,10 +360,23 @@ _NOTE_TEMPLATE = _wire_template(_NOTE_WIRE, _NOTE_TAGS)
 _CONTROL_TEMPLATE = _wire_template(_CONTROL_WIRE, _CONTROL_TAGS)
 
 
-def _wire_records(template: np.ndarray, count: int) -> np.ndarray:
-    records = np.empty(count, dtype=template.dtype)
+def _instrument_records(
+    template: np.ndarray, instruments: list[_Instrument], counts: list[int], **columns: np.ndarray
+) -> np.ndarray:
+    """Wire records for every event of every instrument, in instrument order: `columns` hold the
+    events' own fields; instrument number, program and is_drum are filled in per instrument."""
+    records = np.empty(sum(counts), dtype=template.dtype)
     records[...] = template
+    for name, values in columns.items():
+        records[name] = values
+    records["instrument"] = np.repeat(np.arange(len(instruments)), counts)
+    records["program"] = np.repeat([inst.program for inst in instruments], counts)
+    records["is_drum"] = np.repeat([inst.is_drum for inst in instruments], counts)
     return records
+
+
+def _joined(instruments: list[_Instrument], field: str) -> np.ndarray:
+    return np.concatenate([getattr(inst, field) for inst in instruments])
 
 
 def _assemble(tracks: list[_Track], ticks_per_quarter: int, path: str | os.PathLike[str]) -> NoteSequence:
@@ -401,20 +414,13 @@ def _assemble(tracks: list[_Track], ticks_per_quarter: int, path: str | os.PathL
             sequence.instrument_infos.add(name=inst.name, instrument=number)
 
     wire = []
-    total_notes = sum(len(inst.starts) for inst in instruments)
-    if total_notes:
-        notes = _wire_records(_NOTE_TEMPLATE, total_notes)
-        position = 0
-        for number, inst in enumerate(instruments):
-            block = notes[position : position + len(inst.starts)]
-            position += len(inst.starts)
-            block["pitch"] = inst.pitches
-            block["velocity"] = inst.velocities
-            block["start"] = tempo_map.seconds(inst.starts)
-            block["end"] = tempo_map.seconds(inst.ends)
-            block["instrument"] = number
-            block["program"] = inst.program
-            block["is_drum"] = inst.is_drum
+    note_counts = [len(inst.starts) for inst in instruments]
+    if sum(note_counts):
+        notes = _instrument_records(
+            _NOTE_TEMPLATE, instruments, note_counts,
+            pitch=_joined(instruments, "pitches"), velocity=_joined(instruments, "velocities"),
+            start=tempo_map.seconds(_joined(instruments, "starts")), end=tempo_map.seconds(_joined(instruments, "ends")),
+        )
         sequence.total_time = float(notes["end"].max())
         wire.append(notes.tobytes())
     # note_seq lists every instrument's pitch bends, then every instrument's control changes.
@@ -423,19 +429,12 @@ def _assemble(tracks: list[_Track], ticks_per_quarter: int, path: str | os.PathL
             sequence.pitch_bends.add(
                 time=seconds, bend=bend, instrument=number, program=inst.program, is_drum=inst.is_drum
             )
-    total_controls = sum(len(inst.control_ticks) for inst in instruments)
-    if total_controls:
-        controls = _wire_records(_CONTROL_TEMPLATE, total_controls)
-        position = 0
-        for number, inst in enumerate(instruments):
-            block = controls[position : position + len(inst.control_ticks)]
-            position += len(inst.control_ticks)
-            block["time"] = tempo_map.seconds(inst.control_ticks)
-            block["number"] = inst.control_numbers
-            block["value"] = inst.control_values
-            block["instrument"] = number
-            block["program"] = inst.program
-            block["is_drum"] = inst.is_drum
+    control_counts = [len(inst.control_ticks) for inst in instruments]
+    if sum(control_counts):
+        controls = _instrument_records(
+            _CONTROL_TEMPLATE, instruments, control_counts, time=tempo_map.seconds(_joined(instruments, "control_ticks")),
+            number=_joined(instruments, "control_numbers"), value=_joined(instruments, "control_values"),
+        )
         wire.append(controls.tobytes())
     if wire:
         sequence.MergeFromString(b"".join(wire))
