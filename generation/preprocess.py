@@ -24,6 +24,8 @@ import os
 import re
 import time
 from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -205,6 +207,7 @@ def convert_file(task: Task) -> FileResult:
 
 
 def _results(tasks: list[Task], jobs: int) -> Iterator[FileResult]:
+    """Each task's result, in task order."""
     if jobs <= 1 or len(tasks) <= 1:
         yield from map(convert_file, tasks)
         return
@@ -212,8 +215,19 @@ def _results(tasks: list[Task], jobs: int) -> Iterator[FileResult]:
     # fork shares the already imported readers (note_seq alone takes over a second to import).
     context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
     chunksize = max(1, min(32, len(tasks) // (jobs * 8)))
-    with context.Pool(jobs) as pool:
-        yield from pool.imap(convert_file, tasks, chunksize=chunksize)
+    done = 0
+    # An executor, not multiprocessing.Pool: a worker killed by a crash in a C parser breaks the
+    # executor, where a Pool would wait for the lost task forever.
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as executor:
+        try:
+            for result in executor.map(convert_file, tasks, chunksize=chunksize):
+                done += 1
+                yield result
+        except BrokenProcessPool:
+            raise GenError(
+                f"a worker process died while reading {tasks[done].path} or one of the "
+                f"{min(chunksize * jobs, len(tasks) - done) - 1} files after it; rerun those with --jobs 1 to find it"
+            ) from None
 
 
 def plan_tasks(

@@ -179,6 +179,17 @@ def test_broken_file_gives_one_line_error_naming_it(name: str) -> None:
     assert "\n" not in message
 
 
+@pytest.mark.parametrize("walk", [False, True], ids=["symusic", "event walk"])
+def test_time_signature_denominator_beyond_int32_is_a_bad_file(walk: bool, monkeypatch) -> None:
+    # Found by fuzzing: the denominator is 2 ** byte, and 2 ** 40 does not fit the proto's int32.
+    data = build_midi([[(0, mido.MetaMessage("time_signature", numerator=4, denominator=4)), on(0, 60), off(10, 60)]])
+    data = data.replace(b"\xff\x58\x04\x04\x02", b"\xff\x58\x04\x04\x28")
+    if walk:
+        monkeypatch.setattr(midi, "_symusic_track", lambda *args: (_ for _ in ()).throw(midi._NeedsEventWalk()))
+    with pytest.raises(BadInputFile, match="corrupt MIDI: time signature 4/"):
+        midi.midi_to_note_sequence(data, "odd.mid")
+
+
 def test_header_declares_more_tracks_than_the_file_has() -> None:
     data = build_midi([[on(0, 60), off(10, 60)]])
     data = data[:10] + (3).to_bytes(2, "big") + data[12:]

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
 from pathlib import Path
 
 import pytest
@@ -11,7 +13,8 @@ from generation.errors import BadInputFile, GenError, NoExamplesError, OutputErr
 from generation.io.readers import generate_note_sequence_id
 from generation.io.tfrecord import read_records
 from generation.metadata import get_metadata
-from generation.preprocess import output_paths, parse_split_fractions, preprocess, split_by_hash
+import generation.preprocess as preprocess_module
+from generation.preprocess import convert_file, output_paths, parse_split_fractions, preprocess, split_by_hash
 from generation.protos import NoteSequence
 
 from .conftest import FIXTURES
@@ -130,3 +133,16 @@ def test_whole_groove_dataset_gives_the_official_split(groove_dir: Path, tmp_pat
     assert report.skipped == []
     # The dataset lists two byte-identical files as two rows: both are kept, and reported.
     assert [Path(p).name for p, _ in report.duplicates_kept] == ["8_rock_130_beat_4-4.mid"]
+
+
+def _crash_on_the_chorale(task):
+    if task.path.suffix == ".mxl":
+        os.kill(os.getpid(), signal.SIGSEGV)  # as a C parser crashing on a bad file would
+    return convert_file(task)
+
+
+def test_a_crashed_worker_is_an_error_not_a_hang(mixed_folder: Path, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(preprocess_module, "convert_file", _crash_on_the_chorale)
+    with pytest.raises(GenError, match="a worker process died while reading"):
+        preprocess([mixed_folder], tmp_path / "out", jobs=2)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mixed"]  # no output, not even half-written

@@ -43,6 +43,7 @@ if TYPE_CHECKING:
 # note_seq raises pretty_midi's own limit to this; a larger tick means a corrupt file.
 MAX_TICK = 10**10
 DEFAULT_QPM = 120.0
+_INT32_MAX = 2**31 - 1  # NoteSequence's integer fields are int32
 
 _HEADER = struct.Struct(">4sL")
 _FILE_HEADER = struct.Struct(">hhh")
@@ -380,7 +381,7 @@ def _joined(instruments: list[_Instrument], field: str) -> np.ndarray:
 
 
 def _assemble(tracks: list[_Track], ticks_per_quarter: int, path: str | os.PathLike[str]) -> NoteSequence:
-    from note_seq.protobuf import music_pb2
+    from generation.protos import music_pb2
 
     if max((track.end_tick for track in tracks), default=0) > MAX_TICK:
         raise BadInputFile(path, f"corrupt MIDI: a tick beyond {MAX_TICK} (largest allowed)")
@@ -396,7 +397,7 @@ def _assemble(tracks: list[_Track], ticks_per_quarter: int, path: str | os.PathL
     sequence.source_info.parser = music_pb2.NoteSequence.SourceInfo.PRETTY_MIDI
     sequence.source_info.encoding_type = music_pb2.NoteSequence.SourceInfo.MIDI
     for tick, numerator, denominator in first.time_signatures:
-        if numerator <= 0:
+        if numerator <= 0 or not 0 < denominator <= _INT32_MAX:
             raise BadInputFile(path, f"corrupt MIDI: time signature {numerator}/{denominator} at tick {tick}")
         sequence.time_signatures.add(
             time=tempo_map.seconds_at(tick), numerator=numerator, denominator=denominator
