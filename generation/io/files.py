@@ -11,24 +11,49 @@ from pathlib import Path
 from generation.errors import OutputError
 
 
+def cannot_write(path: str | os.PathLike[str], error: OSError) -> OutputError:
+    """The one-line error for an output the OS refused."""
+    return OutputError(f"{os.fspath(path)}: cannot write: {(error.strerror or str(error)).lower()}")
+
+
+class AtomicFile:
+    """A temporary name beside `path` that becomes `path` on `commit()`; `discard()` removes it.
+
+    The temporary file sits in the same directory, so the rename never crosses file systems, and
+    whatever is at `path` stays untouched until the commit. Creating the file is the caller's job.
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = os.fspath(path)
+        if os.path.isdir(self.path):
+            raise OutputError(f"{self.path}: cannot write: is a directory")
+        directory, name = os.path.split(os.path.abspath(self.path))
+        self.temporary = os.path.join(directory, f".{name}.{secrets.token_hex(6)}.tmp")
+
+    def commit(self) -> None:
+        try:
+            os.replace(self.temporary, self.path)
+        except OSError as error:
+            self.discard()
+            raise cannot_write(self.path, error) from None
+
+    def discard(self) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(self.temporary)
+
+
 @contextlib.contextmanager
 def atomic_output(path: str | os.PathLike[str]) -> Iterator[Path]:
-    """Yields a temporary path beside `path`; renames it onto `path` if the block succeeds.
-
-    On any exception the temporary file is removed and an existing file at `path` is untouched.
-    A missing directory or a refused write is an `OutputError` naming `path`.
-    """
-    final = Path(path)
-    if final.is_dir():
-        raise OutputError(f"{final}: cannot write: is a directory")
-    if not final.parent.is_dir():
-        raise OutputError(f"{final}: cannot write: directory {final.parent} does not exist")
-    temporary = final.with_name(f".{final.name}.{secrets.token_hex(6)}.tmp")
+    """Yields a temporary path beside `path` for the block to write; renames it onto `path` if the
+    block succeeds. On any exception the temporary file is removed and `path` is left as it was; an
+    `OSError` (missing directory, no permission, disk full) becomes a one-line `OutputError`."""
+    target = AtomicFile(path)
     try:
-        yield temporary
-        os.replace(temporary, final)
+        yield Path(target.temporary)
     except OSError as error:
-        raise OutputError(f"{final}: cannot write: {error.strerror or error}") from None
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            temporary.unlink()
+        target.discard()
+        raise cannot_write(path, error) from None
+    except BaseException:
+        target.discard()
+        raise
+    target.commit()

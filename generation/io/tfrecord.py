@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import io
 import os
-import secrets
 import struct
 from collections.abc import Iterator
 from typing import NamedTuple
 
 import google_crc32c
 
-from generation.errors import BadInputFile, DamagedRecordError, OutputError
+from generation.errors import BadInputFile, DamagedRecordError
+from generation.io.files import AtomicFile, cannot_write
 
 _MASK_DELTA = 0xA282EAD8
 _HEADER = struct.Struct("<QI")  # length, masked CRC of the length bytes
@@ -55,23 +55,20 @@ class TFRecordWriter:
     """
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
-        self.path = os.fspath(path)
+        self._target = AtomicFile(path)
+        self.path = self._target.path
         self.records_written = 0
         self.bytes_written = 0
-        directory, name = os.path.split(os.path.abspath(self.path))
-        if os.path.isdir(self.path):
-            raise OutputError(f"{self.path}: cannot write: is a directory")
-        self._tmp_path = os.path.join(directory, f".{name}.{secrets.token_hex(6)}.tmp")
         try:
             # os.open with mode 0o666 (not mkstemp's 0o600) so the final file gets the usual
             # umask-derived permissions; O_EXCL so we never write through someone else's file.
             fd = os.open(
-                self._tmp_path,
+                self._target.temporary,
                 os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0),
                 0o666,
             )
         except OSError as error:
-            raise OutputError(f"{self.path}: cannot write: {_reason(error)}") from None
+            raise cannot_write(self.path, error) from None
         self._file: io.BufferedWriter | None = io.BufferedWriter(io.FileIO(fd, "wb"), _BUFFER_SIZE)
 
     def write(self, record: bytes) -> None:
@@ -87,7 +84,7 @@ class TFRecordWriter:
             self._file.write(footer)
         except OSError as error:
             self.abort()
-            raise OutputError(f"{self.path}: cannot write: {_reason(error)}") from None
+            raise cannot_write(self.path, error) from None
         self.records_written += 1
         self.bytes_written += len(record) + _HEADER_SIZE + _FOOTER_SIZE
 
@@ -101,11 +98,11 @@ class TFRecordWriter:
             # an empty or partial file under the final name.
             os.fsync(self._file.fileno())
             self._file.close()
-            self._file = None
-            os.replace(self._tmp_path, self.path)
         except OSError as error:
             self.abort()
-            raise OutputError(f"{self.path}: cannot write: {_reason(error)}") from None
+            raise cannot_write(self.path, error) from None
+        self._file = None
+        self._target.commit()
 
     def abort(self) -> None:
         """Discard everything written so far; `path` is left as it was. Safe to call at any time."""
@@ -115,10 +112,7 @@ class TFRecordWriter:
             except OSError:
                 pass  # the data is being thrown away; a failed flush does not matter
             self._file = None
-        try:
-            os.remove(self._tmp_path)
-        except FileNotFoundError:
-            pass
+        self._target.discard()
 
     def __enter__(self) -> TFRecordWriter:
         return self
