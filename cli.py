@@ -81,7 +81,7 @@ def _plural(count: int, singular: str, plural: str | None = None) -> str:
 def _print_preprocess_report(report, metadata) -> None:
     rate = report.files_seen / report.seconds if report.seconds else 0.0
     click.echo(
-        f"Read {report.files_seen:,} files in {report.seconds:.1f} s ({rate:,.0f} files/s): "
+        f"Read {report.files_seen:,} files in {report.seconds:.1f} s ({rate:,.{1 if rate < 10 else 0}f} files/s): "
         f"{report.files_converted:,} converted, {len(report.skipped):,} skipped."
     )
     click.echo(f"Wrote {report.total_sequences:,} sequences ({report.notes_written:,} notes):")

@@ -17,9 +17,12 @@ several instruments in one track chunk, where pretty_midi gives a note the progr
 note-off) and where symusic cannot parse a chunk, that chunk is walked event by event with
 pretty_midi's rules (`midi_events.read_track`). Files with SMPTE time division go through note_seq.
 
-Known differences from note_seq, by design: text is decoded as UTF-8 where valid (mido decodes
-latin-1, which garbles non-ASCII names); within one tick, notes are listed in pitch order where
-pretty_midi lists them in the order of their note-offs, which symusic does not report.
+Known differences from note_seq: text is decoded as UTF-8 where valid (mido decodes latin-1, which
+garbles non-ASCII names); within one tick, notes are listed in pitch order where pretty_midi lists
+them in the order of their note-offs, which symusic does not report; and a program change while a
+note sounds, with no later note under the new program in that track, leaves the note the program
+it started with (pretty_midi gives it the new one; any later note would make a second instrument
+and send the chunk to the event walk, which agrees with pretty_midi).
 
 The repeated fields (notes, control changes) are written as protobuf wire bytes by numpy and parsed
 by upb in one call: building them field by field in Python costs more than parsing the MIDI.
