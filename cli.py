@@ -150,6 +150,82 @@ def _print_stats(stats) -> None:
         click.echo(f"damaged: {line}", err=True)
 
 
+@cli.command()
+def configs() -> None:
+    """List the named model configs, one per line, name first."""
+    from generation.music_vae.configs import describe_configs
+
+    for name, description in describe_configs():
+        click.echo(f"{name:<46} {description}")
+
+
+@cli.command()
+@click.option("--config", "config_name", required=True, help="A named config (see `gen configs`).")
+@click.option("--examples", required=True, multiple=True, type=click.Path(exists=True, dir_okay=False),
+              help="TFRecord file(s) of NoteSequences to train on.")
+@click.option("--eval-examples", multiple=True, type=click.Path(exists=True, dir_okay=False),
+              help="TFRecord file(s) for the evaluation loss at intervals.")
+@click.option("--run-dir", required=True, type=click.Path(file_okay=False),
+              help="Where checkpoints, config and TensorBoard logs go; an existing one is resumed.")
+@click.option("--num-steps", type=click.IntRange(min=1), default=50_000, show_default=True)
+@click.option("--batch-size", type=click.IntRange(min=1), help="Default: the config's.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Same seed, same data and CPU run.")
+@click.option("--hop-bars", type=click.IntRange(min=1),
+              help="Slide training windows by this many bars (Magenta's Groove training used 1).")
+@click.option("--checkpoint-every", type=click.IntRange(min=1), default=500, show_default=True, help="Steps.")
+@click.option("--checkpoint-minutes", type=click.FloatRange(min=0.1), default=10.0, show_default=True)
+@click.option("--keep-checkpoints", type=click.IntRange(min=1), default=3, show_default=True)
+@click.option("--eval-every", type=click.IntRange(min=1), default=500, show_default=True, help="Steps.")
+@click.option("--workers", type=click.IntRange(min=1), help="Processes converting sequences (default: cores - 1).")
+@click.option("--device", help="cpu, cuda, cuda:1 ... (default: cuda when there is one).")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+def train(config_name, examples, eval_examples, run_dir, num_steps, batch_size, seed, hop_bars, checkpoint_every,
+          checkpoint_minutes, keep_checkpoints, eval_every, workers, device, quiet) -> None:
+    """Train a model named by a config; resume an existing --run-dir where it stopped."""
+    from generation.music_vae.configs import load_config, with_hop_bars
+    from generation.training import TrainOptions
+    from generation.training import train as run_training
+
+    config = load_config(config_name)
+    if hop_bars:
+        config = with_hop_bars(config, hop_bars)
+    options = TrainOptions(
+        num_steps=num_steps, batch_size=batch_size, seed=seed, checkpoint_every_steps=checkpoint_every,
+        checkpoint_every_minutes=checkpoint_minutes, keep_checkpoints=keep_checkpoints, eval_every_steps=eval_every,
+        workers=workers, device=device, progress=not quiet,
+    )
+    result = run_training(config, list(examples), run_dir, options, eval_examples=list(eval_examples))
+    resumed = f" (resumed at step {result.resumed_from:,})" if result.resumed_from is not None else ""
+    click.echo(f"Trained {config_name} to step {result.step:,}{resumed} in {result.seconds:.1f} s; run: {run_dir}")
+    for label, metrics in (("train", result.metrics), ("eval", result.eval_metrics)):
+        if metrics:
+            click.echo(f"  {label}: " + ", ".join(f"{k} {v:.4g}" for k, v in sorted(metrics.items())))
+
+
+@cli.command()
+@click.argument("run_dir", type=click.Path(exists=True))
+@click.option("-n", "--num", "num_samples", type=click.IntRange(min=1), default=4, show_default=True)
+@click.option("--length", type=click.IntRange(min=1), help="Steps (16 per bar); default: the config's max_seq_len.")
+@click.option("--temperature", type=click.FloatRange(min=1e-3), default=1.0, show_default=True)
+@click.option("--seed", type=int, help="Same seed, same samples.")
+@click.option("-o", "--output-dir", required=True, type=click.Path(file_okay=False), help="Where the MIDI files go.")
+def sample(run_dir, num_samples, length, temperature, seed, output_dir) -> None:
+    """Draw new pieces from a trained model (a run directory or a checkpoint file) as MIDI files."""
+    from pathlib import Path
+
+    from generation.io.writers import write_midi
+    from generation.music_vae.trained_model import TrainedModel
+
+    model = TrainedModel(config=None, batch_size=min(num_samples, 64), checkpoint_dir_or_path=run_dir)
+    sequences = model.sample(n=num_samples, length=length or model.config.hparams.max_seq_len,
+                             temperature=temperature, seed=seed)
+    Path(output_dir).mkdir(parents=True, exist_ok=True)
+    for number, sequence in enumerate(sequences, start=1):
+        path = Path(output_dir) / f"sample-{number:03d}.mid"
+        write_midi(sequence, path)
+        click.echo(f"{path}  {len(sequence.notes)} notes, {sequence.total_time:.1f} s")
+
+
 @cli.group()
 def data() -> None:
     """Named datasets: where they come from, their licenses, and preparing them."""

@@ -42,6 +42,7 @@ setup(
         "google-crc32c>=1.5",
         "protobuf>=4.21",
         "safetensors>=0.4",
+        "tensorboard>=2.10",  # torch.utils.tensorboard's writer; no TensorFlow
         "tqdm>=4.60",
     ],
     extras_require={

@@ -18,7 +18,6 @@ from __future__ import annotations
 import csv
 import hashlib
 import importlib.resources
-import json
 import os
 import re
 import secrets
@@ -36,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from generation.errors import DatasetError, OutputError
+from generation.io.files import read_json_object
 from generation.preprocess import PreprocessReport, output_paths, preprocess
 
 DATA_HOME_VARIABLE = "GEN_DATA_HOME"
@@ -126,14 +126,7 @@ def load_recipe(path: str | os.PathLike[str] | Traversable, *, location: Path | 
         path = Path(path)
     if location is None:
         location = path.parent if isinstance(path, Path) else getattr(path, "parent", None)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise DatasetError(f"{path}: no such recipe file") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise DatasetError(f"{path}: not a readable recipe: {error}") from None
-    if not isinstance(data, dict):
-        raise DatasetError(f"{path}: not a readable recipe: expected a JSON object")
+    data = read_json_object(path, error=DatasetError, what="recipe")
     known = {f.name for f in fields(Recipe)} - {"location"}
     unknown = sorted(set(data) - known)
     missing = sorted(f.name for f in fields(Recipe)

@@ -100,3 +100,28 @@ def test_data_list_and_prepare_a_corpus_recipe(tmp_path: Path) -> None:
     assert "Wrote 6 sequences" in result.stdout
     result = run("data", "prepare", "no_such_data", "--out", str(tmp_path))
     assert result.exit_code == 1 and "unknown dataset 'no_such_data'; known: " in result.stderr
+
+
+def test_preprocess_train_resume_sample_on_the_cpu(tmp_path: Path) -> None:
+    assert run("preprocess", str(FIXTURES / "groove"), "-o", str(tmp_path / "groove"), "-q", "-j", "1").exit_code == 0
+    common = ["train", "--config", "groovae_tiny", "--examples", str(tmp_path / "groove.tfrecord"),
+              "--run-dir", str(tmp_path / "run"), "--batch-size", "2", "--workers", "1", "-q"]
+    first = run(*common, "--num-steps", "3")
+    assert first.exit_code == 0, first.output
+    assert "Trained groovae_tiny to step 3 in" in first.stdout
+    resumed = run(*common, "--num-steps", "5")
+    assert resumed.exit_code == 0 and "to step 5 (resumed at step 3)" in resumed.stdout
+    sampled = run("sample", str(tmp_path / "run"), "-n", "2", "--seed", "1", "-o", str(tmp_path / "out"))
+    assert sampled.exit_code == 0, sampled.output
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["sample-001.mid", "sample-002.mid"]
+    listing = run("configs")
+    assert listing.stdout.splitlines()[0].split()[0] == "groovae_2bar_add_closed_hh"
+    assert {line.split()[0] for line in listing.stdout.splitlines()} >= {"groovae_4bar", "groovae_tiny"}
+
+
+def test_train_errors_are_one_line(tmp_path: Path) -> None:
+    result = run("train", "--config", "groovae_nope", "--examples", str(FIXTURES / "groove" / "info.csv"),
+                 "--run-dir", str(tmp_path / "run"))
+    assert result.exit_code == 1 and result.stderr.startswith("Error: unknown config 'groovae_nope'; known: ")
+    result = run("sample", str(tmp_path), "-o", str(tmp_path / "out"))
+    assert result.exit_code == 1 and "not a run directory" in result.stderr

@@ -3,12 +3,32 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any, Protocol
 
-from generation.errors import OutputError
+from generation.errors import GenError, OutputError
+
+
+class _Readable(Protocol):  # a Path, or an importlib.resources Traversable
+    def read_text(self, encoding: str = ...) -> str: ...
+
+
+def read_json_object(path: _Readable, *, error: type[GenError], what: str) -> dict[str, Any]:
+    """The JSON object in `path`; a missing, unreadable or non-object file raises `error`, one line
+    naming the file: '<path>: no such <what>' or '<path>: not a readable <what>: <why>'."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise error(f"{path}: no such {what}") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as reason:
+        raise error(f"{path}: not a readable {what}: {reason}") from None
+    if not isinstance(data, dict):
+        raise error(f"{path}: not a readable {what}: expected a JSON object")
+    return data
 
 
 def cannot_write(path: str | os.PathLike[str], error: OSError) -> OutputError:

@@ -1,0 +1,7 @@
+"""GrooVAE in PyTorch, mirroring `magenta.models.music_vae`: `configs.CONFIG_MAP`, `data.GrooveConverter`,
+`trained_model.TrainedModel`. Code written against Magenta runs here after changing its imports."""
+
+from generation.music_vae import configs
+from generation.music_vae.trained_model import TrainedModel
+
+__all__ = ["TrainedModel", "configs"]

@@ -1,0 +1,68 @@
+"""GrooVAE as a model family of the shared training loop (`generation.training`)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from generation.protos import NoteSequence
+
+
+def model_config(config: Any) -> Any:
+    """The model's own config from a resolved `Config`: its hparams plus the converter's depths."""
+    from generation.music_vae.model import GrooVAEConfig
+
+    converter = config.data_converter
+    hparams = {k: v for k, v in config.hparams.values().items() if k not in _CONVERTER_SIDE_HPARAMS}
+    return GrooVAEConfig.from_hparams(
+        hparams, input_depth=converter.input_depth, output_depth=converter.output_depth,
+        control_depth=converter.control_depth,
+    )
+
+
+# Magenta hparams that GrooVAE's model does not read.
+_CONVERTER_SIDE_HPARAMS = {"control_preprocessing_rnn_size"}
+
+
+class GrooVAEFamily:
+    """Windows of drum tensors from each NoteSequence; Magenta's MusicVAE loss."""
+
+    name = "groovae"
+
+    def build_model(self, config: Any) -> Any:
+        from generation.music_vae.model import GrooVAE
+
+        return GrooVAE(model_config(config))
+
+    def examples(self, config: Any, serialized_sequence: bytes, *, training: bool, rng: np.random.Generator) -> list[Any]:
+        tensors = config.data_converter.to_tensors(NoteSequence.FromString(serialized_sequence), training=training, rng=rng)
+        limit = config.hparams.max_seq_len  # Magenta truncates longer windows
+        return [
+            (inputs[:limit], outputs[:limit], controls[:limit], min(int(length), limit))
+            for inputs, outputs, controls, length in zip(tensors.inputs, tensors.outputs, tensors.controls, tensors.lengths)
+        ]
+
+    def collate(self, examples: Sequence[Any]) -> dict[str, Any]:
+        import torch
+
+        longest = max(len(inputs) for inputs, _, _, _ in examples)
+
+        def stacked(index: int) -> torch.Tensor:
+            arrays = [np.asarray(example[index], dtype=np.float32) for example in examples]
+            padded = np.zeros((len(arrays), longest, arrays[0].shape[-1]), dtype=np.float32)
+            for row, array in enumerate(arrays):
+                padded[row, : len(array)] = array
+            return torch.from_numpy(padded)
+
+        controls = stacked(2)
+        return {
+            "inputs": stacked(0),  # [B, T, input_depth]
+            "outputs": stacked(1),  # [B, T, output_depth]
+            "controls": controls if controls.shape[-1] else None,  # [B, T, control_depth]
+            "lengths": torch.tensor([length for *_, length in examples], dtype=torch.int64),  # [B]
+        }
+
+    def loss(self, model: Any, batch: dict[str, Any], step: int) -> dict[str, Any]:
+        return model(batch["inputs"], batch["outputs"], batch["lengths"], batch["controls"], step=step)

@@ -1,0 +1,195 @@
+"""Magenta's `TrainedModel` facade over a trained GrooVAE run: sample, encode, decode, interpolate.
+
+Code written against `magenta.models.music_vae.trained_model` runs after changing its imports:
+
+    from generation.music_vae import TrainedModel, configs
+    model = TrainedModel(config=configs.CONFIG_MAP['groovae_4bar'], batch_size=1, checkpoint_dir_or_path='train')
+    sequences = model.sample(n=1, length=16 * 4, temperature=0.5)
+
+`checkpoint_dir_or_path` is a run directory (its latest checkpoint) or a `checkpoints/step-N.safetensors`
+file; `config=None` takes the config stored in the run. As in Magenta, z is drawn with numpy's global
+random generator and the converter works in inference mode; `seed=` (ours) makes a call repeatable.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from generation.checkpoint import load_weights, read_run_config, resolve_checkpoint
+from generation.errors import DamagedCheckpoint, GenError
+from generation.music_vae.configs import Config
+from generation.protos import NoteSequence
+
+
+class NoExtractedExamplesError(GenError):
+    """The data converter found no example in a NoteSequence given to `encode`."""
+
+
+class MultipleExtractedExamplesError(GenError):
+    """The data converter found several examples in a NoteSequence given to `encode`."""
+
+
+def _slerp(p0: np.ndarray, p1: np.ndarray, t: float) -> np.ndarray:
+    """Spherical interpolation between two latent vectors, as Magenta's `interpolate` does it."""
+    omega = np.arccos(np.clip(np.dot(p0 / np.linalg.norm(p0), p1 / np.linalg.norm(p1)), -1.0, 1.0))
+    if np.isclose(np.sin(omega), 0.0):  # (anti)parallel vectors: fall back to a straight line
+        return (1.0 - t) * p0 + t * p1
+    return np.sin((1.0 - t) * omega) / np.sin(omega) * p0 + np.sin(t * omega) / np.sin(omega) * p1
+
+
+class TrainedModel:
+    """A trained GrooVAE, loaded for generation on the CPU (or `device=`)."""
+
+    def __init__(
+        self,
+        config: Config | None,
+        batch_size: int,
+        checkpoint_dir_or_path: str | os.PathLike[str],
+        var_name_substitutions: Any = None,
+        session_target: str = "",
+        device: str = "cpu",
+        **sample_kwargs: Any,
+    ) -> None:
+        import torch
+
+        from generation.music_vae.family import model_config
+        from generation.music_vae.model import GrooVAE
+
+        if var_name_substitutions is not None:
+            raise GenError("var_name_substitutions renames TensorFlow variables; checkpoints here are safetensors")
+        run_dir, checkpoint = resolve_checkpoint(checkpoint_dir_or_path)
+        if config is None:
+            config = Config.from_json(read_run_config(run_dir), str(run_dir / "config.json"))
+        self._config = copy.deepcopy(config)
+        self._config.hparams.batch_size = batch_size
+        self._device = torch.device(device)
+        self._model = GrooVAE(model_config(self._config))
+        try:
+            self._model.load_state_dict(load_weights(checkpoint))
+        except RuntimeError as error:  # shapes or names differ: weights of another config
+            first = str(error).splitlines()[1].strip() if len(str(error).splitlines()) > 1 else str(error)
+            raise DamagedCheckpoint(
+                f"{checkpoint.weights}: does not match config {self._config.name!r}: {first}"
+            ) from None
+        self._model.to(self._device).eval()
+
+    @property
+    def config(self) -> Config:
+        return self._config
+
+    def _generators(self, seed: int | None) -> tuple[Any, Any]:
+        import torch
+
+        if seed is None:
+            return np.random, None  # Magenta's: numpy's and torch's global generators
+        generator = torch.Generator(device=self._device).manual_seed(seed)
+        return np.random.default_rng(seed), generator
+
+    def _to_items(self, samples: np.ndarray, c_input: Any = None) -> list[NoteSequence]:
+        return self._config.data_converter.from_tensors(samples, c_input, training=False)
+
+    def sample(self, n: int | None = None, length: int | None = None, temperature: float = 1.0,
+               same_z: bool = False, c_input: Any = None, *, seed: int | None = None) -> list[NoteSequence]:
+        """`n` new grooves (default: one batch) of `length` steps (16 per bar), as NoteSequences."""
+        batch_size = self._config.hparams.batch_size
+        n = n or batch_size
+        if not length:
+            raise ValueError("A length must be specified when the end token is not used.")
+        rng, generator = self._generators(seed)
+        z_size = self._config.hparams.z_size
+        if same_z:
+            z = np.tile(rng.standard_normal(z_size).astype(np.float32), (n, 1))
+        else:
+            z = rng.standard_normal((n, z_size)).astype(np.float32)
+        return self._to_items(self.decode_to_tensors(z, length, temperature, c_input, _generator=generator), c_input)
+
+    def encode(self, note_sequences: Sequence[NoteSequence], assert_same_length: bool = False,
+               *, seed: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(z, mu, sigma), each [len(note_sequences), z_size]; each sequence must give one example."""
+        inputs, controls, lengths = [], [], []
+        for note_sequence in note_sequences:
+            tensors = self._config.data_converter.to_tensors(note_sequence, training=False)
+            if not tensors.inputs:
+                raise NoExtractedExamplesError(f"No examples extracted from NoteSequence {note_sequence.filename or note_sequence.id or '(unnamed)'}")
+            if len(tensors.inputs) > 1:
+                raise MultipleExtractedExamplesError(
+                    f"Multiple ({len(tensors.inputs)}) examples extracted from NoteSequence "
+                    f"{note_sequence.filename or note_sequence.id or '(unnamed)'}"
+                )
+            inputs.append(tensors.inputs[0])
+            controls.append(tensors.controls[0])
+            lengths.append(tensors.lengths[0])
+            if assert_same_length and len(inputs[0]) != len(inputs[-1]):
+                raise AssertionError(
+                    f"Sequences 0 and {len(inputs) - 1} have different lengths: {len(inputs[0])} vs {len(inputs[-1])}"
+                )
+        return self.encode_tensors(inputs, lengths, controls, seed=seed)
+
+    def encode_tensors(self, input_tensors: Sequence[np.ndarray], lengths: Sequence[int],
+                       control_tensors: Sequence[np.ndarray] | None = None, *,
+                       seed: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(z, mu, sigma) for converter input tensors, each [T, input_depth]; z = mu + sigma * eps."""
+        import torch
+
+        converter = self._config.data_converter
+        longest = max(len(t) for t in input_tensors)
+        inputs = np.zeros((len(input_tensors), longest, converter.input_depth), np.float32)
+        controls = np.zeros((len(input_tensors), longest, converter.control_depth), np.float32)
+        for row, tensor in enumerate(input_tensors):
+            inputs[row, : len(tensor)] = tensor
+            if control_tensors is not None and converter.control_depth:
+                controls[row, : len(control_tensors[row])] = control_tensors[row]
+        batch_size = self._config.hparams.batch_size
+        mus, sigmas = [], []
+        with torch.inference_mode():
+            for start in range(0, len(inputs), batch_size):
+                chunk = slice(start, start + batch_size)
+                mu, sigma = self._model.encode(
+                    torch.from_numpy(inputs[chunk]).to(self._device),
+                    torch.tensor(np.asarray(lengths[chunk]), dtype=torch.int64),
+                    torch.from_numpy(controls[chunk]).to(self._device) if converter.control_depth else None,
+                )
+                mus.append(mu.float().cpu().numpy())
+                sigmas.append(sigma.float().cpu().numpy())
+        mu, sigma = np.concatenate(mus), np.concatenate(sigmas)
+        rng, _ = self._generators(seed)
+        z = mu + sigma * rng.standard_normal(mu.shape).astype(np.float32)
+        return z, mu, sigma
+
+    def decode(self, z: np.ndarray, length: int | None = None, temperature: float = 1.0, c_input: Any = None,
+               *, seed: int | None = None) -> list[NoteSequence]:
+        """NoteSequences decoded from latent vectors z [n, z_size]."""
+        _, generator = self._generators(seed)
+        return self._to_items(self.decode_to_tensors(z, length, temperature, c_input, _generator=generator), c_input)
+
+    def decode_to_tensors(self, z: np.ndarray, length: int | None = None, temperature: float = 1.0,
+                          c_input: Any = None, return_full_results: bool = False, *, _generator: Any = None) -> np.ndarray:
+        """Output tensors [n, length, output_depth] decoded from z [n, z_size]."""
+        import torch
+
+        if return_full_results:
+            raise GenError("return_full_results gives TensorFlow decoder internals; not available here")
+        if not length:
+            raise ValueError("A length must be specified when the end token is not used.")
+        z = np.asarray(z, dtype=np.float32)
+        controls = None if c_input is None else torch.as_tensor(np.asarray(c_input, np.float32), device=self._device)
+        batch_size = self._config.hparams.batch_size
+        outputs = [
+            self._model.decode(torch.from_numpy(z[start : start + batch_size]).to(self._device), length, temperature,
+                               controls, _generator).float().cpu().numpy()
+            for start in range(0, len(z), batch_size)
+        ]
+        return np.concatenate(outputs)
+
+    def interpolate(self, start_sequence: NoteSequence, end_sequence: NoteSequence, num_steps: int,
+                    length: int | None = None, temperature: float = 1.0, assert_same_length: bool = True,
+                    *, seed: int | None = None) -> list[NoteSequence]:
+        """`num_steps` grooves from the start's mu to the end's, both ends included (spherical interpolation)."""
+        _, mu, _ = self.encode([start_sequence, end_sequence], assert_same_length, seed=seed)
+        z = np.array([_slerp(mu[0], mu[1], t) for t in np.linspace(0, 1, num_steps)], dtype=np.float32)
+        return self.decode(z, length=length, temperature=temperature, seed=seed)

@@ -1,0 +1,90 @@
+"""`gen train`'s loop on the CPU with the tiny config: checkpoints, exact resumption, seeds, errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from generation.checkpoint import latest_checkpoint, load_weights
+from generation.errors import BadConfig, DamagedCheckpoint
+from generation.music_vae.configs import load_config
+from generation.preprocess import preprocess
+from generation.training import TrainOptions, train
+
+from .conftest import FIXTURES
+
+
+@pytest.fixture(scope="module")
+def examples(tmp_path_factory) -> Path:
+    """The 4 Groove fixtures in one file: 8 two-bar windows (the 4/4 funk beat; the rest are too short or not 4/4)."""
+    out = tmp_path_factory.mktemp("data") / "groove"
+    preprocess([FIXTURES / "groove"], out, jobs=1)
+    return out.with_suffix(".tfrecord")
+
+
+def options(steps: int, **changes) -> TrainOptions:
+    values = dict(num_steps=steps, batch_size=2, seed=3, checkpoint_every_steps=3, eval_every_steps=3, workers=1,
+                  device="cpu", log_every_steps=1)
+    return TrainOptions(**{**values, **changes})
+
+
+def final_weights(run_dir: Path) -> dict[str, torch.Tensor]:
+    checkpoint = latest_checkpoint(run_dir)
+    assert checkpoint is not None
+    return load_weights(checkpoint)
+
+
+def assert_same_weights(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> None:
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+
+
+def test_resumed_run_equals_uninterrupted_run(examples: Path, tmp_path: Path) -> None:
+    config = load_config("groovae_tiny")
+    whole = train(config, [examples], tmp_path / "whole", options(7))
+    assert whole.step == 7 and whole.resumed_from is None
+    first = train(config, [examples], tmp_path / "split", options(3))
+    assert first.step == 3
+    second = train(config, [examples], tmp_path / "split", options(7))
+    assert second.resumed_from == 3 and second.step == 7
+    assert_same_weights(final_weights(tmp_path / "whole"), final_weights(tmp_path / "split"))
+    assert second.metrics["loss"] == pytest.approx(whole.metrics["loss"], abs=0)
+
+
+def test_same_seed_same_run_whatever_the_workers(examples: Path, tmp_path: Path) -> None:
+    config = load_config("groovae_tiny")
+    train(config, [examples], tmp_path / "one", options(4, workers=1))
+    train(config, [examples], tmp_path / "two", options(4, workers=2))
+    assert_same_weights(final_weights(tmp_path / "one"), final_weights(tmp_path / "two"))
+    train(config, [examples], tmp_path / "other_seed", options(4, seed=4))
+    assert not torch.equal(final_weights(tmp_path / "one")["output_projection.weight"],
+                           final_weights(tmp_path / "other_seed")["output_projection.weight"])
+
+
+def test_loss_falls_and_logs_and_eval_are_written(examples: Path, tmp_path: Path) -> None:
+    config = load_config("groovae_tiny")
+    early = train(config, [examples], tmp_path / "run", options(2), eval_examples=[examples])
+    late = train(config, [examples], tmp_path / "run", options(60, checkpoint_every_steps=100), eval_examples=[examples])
+    assert late.metrics["r_loss"] < 0.8 * early.metrics["r_loss"]
+    assert late.eval_metrics and "r_loss" in late.eval_metrics
+    assert list((tmp_path / "run").glob("events.out.tfevents.*"))
+    assert (tmp_path / "run" / "config.json").is_file()
+
+
+def test_another_config_in_the_same_run_directory_is_refused(examples: Path, tmp_path: Path) -> None:
+    train(load_config("groovae_tiny"), [examples], tmp_path / "run", options(1))
+    with pytest.raises(BadConfig, match="holds a run of a different config"):
+        train(load_config("groovae_2bar_humanize"), [examples], tmp_path / "run", options(2))
+    with pytest.raises(BadConfig, match="batch size 2 and seed 3"):
+        train(load_config("groovae_tiny"), [examples], tmp_path / "run", options(2, batch_size=4))
+
+
+def test_damaged_checkpoint_stops_resumption_with_one_line(examples: Path, tmp_path: Path) -> None:
+    train(load_config("groovae_tiny"), [examples], tmp_path / "run", options(3))
+    checkpoint = latest_checkpoint(tmp_path / "run")
+    checkpoint.state.write_bytes(checkpoint.state.read_bytes()[:100])
+    with pytest.raises(DamagedCheckpoint, match=r"step-3\.state\.safetensors: damaged"):
+        train(load_config("groovae_tiny"), [examples], tmp_path / "run", options(5))
