@@ -226,6 +226,85 @@ def sample(run_dir, num_samples, length, temperature, seed, output_dir) -> None:
         click.echo(f"{path}  {len(sequence.notes)} notes, {sequence.total_time:.1f} s")
 
 
+def _read_one(path: str):
+    from generation.io.readers import read_music_file
+
+    return read_music_file(path).sequences[0]
+
+
+@cli.command()
+@click.argument("run_dir", type=click.Path(exists=True))
+@click.option("--examples", required=True, multiple=True, type=click.Path(exists=True, dir_okay=False),
+              help="TFRecord file(s) of held-out NoteSequences.")
+@click.option("-n", "--num-samples", type=click.IntRange(min=0), default=64, show_default=True,
+              help="Samples from the prior whose statistics are printed beside the data's.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
+def evaluate(run_dir, examples, num_samples, seed, as_json) -> None:
+    """Reconstruction quality of a trained GrooVAE on held-out data, beside simple baselines."""
+    from generation.music_vae.evaluate import evaluate as run_evaluation
+    from generation.music_vae.trained_model import TrainedModel
+
+    model = TrainedModel(config=None, batch_size=256, checkpoint_dir_or_path=run_dir)
+    result = run_evaluation(model, list(examples), num_samples=num_samples, seed=seed)
+    if as_json:
+        click.echo(json.dumps(result.to_json()))
+        return
+    click.echo(f"{model.config.name} on {result.windows:,} windows of {', '.join(examples)}")
+    click.echo(f"  hits          precision {result.hit_precision:.3f}  recall {result.hit_recall:.3f}  F1 {result.hit_f1:.3f}")
+    click.echo(f"  velocity MAE  {result.velocity_mae:6.2f}  (baseline, each class's mean velocity: "
+               f"{result.velocity_mae_class_mean_baseline:.2f})  MIDI units, at true hits")
+    click.echo(f"  offset MAE    {result.offset_mae:6.3f}  (baseline, every hit on the grid: "
+               f"{result.offset_mae_zero_baseline:.3f})  steps, at true hits")
+    rows = [("test data", result.test_statistics)]
+    if result.sample_statistics is not None:
+        rows.append((f"{num_samples} samples", result.sample_statistics))
+    for label, stats in rows:
+        shares = ", ".join(f"{name} {share:.0%}" for name, share in stats.class_share.items() if share >= 0.005)
+        click.echo(f"  {label:<11} hits/bar {stats.hits_per_bar:5.1f}  velocity {stats.velocity_mean:5.1f} "
+                   f"± {stats.velocity_std:4.1f}  offset spread {stats.offset_std:.3f} steps  ({shares})")
+
+
+@cli.command()
+@click.argument("run_dir", type=click.Path(exists=True))
+@click.argument("midi_file", type=click.Path(exists=True, dir_okay=False))
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False))
+@click.option("--temperature", type=click.FloatRange(min=1e-6), default=1e-3, show_default=True,
+              help="For the hits; near 0 keeps the hits the model is sure of.")
+@click.option("--seed", type=int, default=0, show_default=True)
+def humanize(run_dir, midi_file, output, temperature, seed) -> None:
+    """Re-play a drum part with a humanize model: played timing and dynamics, window by window."""
+    from generation.io.writers import write_midi
+    from generation.music_vae.tasks import humanize as run_humanize
+    from generation.music_vae.trained_model import TrainedModel
+
+    model = TrainedModel(config=None, batch_size=64, checkpoint_dir_or_path=run_dir)
+    result = run_humanize(model, _read_one(midi_file), temperature=temperature, seed=seed, name=midi_file)
+    write_midi(result, output)
+    click.echo(f"{output}  {sum(n.is_drum for n in result.notes)} drum notes, {result.total_time:.1f} s")
+
+
+@cli.command()
+@click.argument("run_dir", type=click.Path(exists=True))
+@click.argument("start", type=click.Path(exists=True, dir_okay=False))
+@click.argument("end", type=click.Path(exists=True, dir_okay=False))
+@click.option("--steps", type=click.IntRange(min=2), default=5, show_default=True, help="Grooves, both ends included.")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False))
+@click.option("--temperature", type=click.FloatRange(min=1e-6), default=1e-3, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+def interpolate(run_dir, start, end, steps, output, temperature, seed) -> None:
+    """Morph from the first groove window of START to that of END, in one MIDI file."""
+    from generation.io.writers import write_midi
+    from generation.music_vae.tasks import interpolate_pieces
+    from generation.music_vae.trained_model import TrainedModel
+
+    model = TrainedModel(config=None, batch_size=64, checkpoint_dir_or_path=run_dir)
+    result = interpolate_pieces(model, _read_one(start), _read_one(end), steps, temperature=temperature, seed=seed,
+                                names=(start, end))
+    write_midi(result, output)
+    click.echo(f"{output}  {steps} grooves, {len(result.notes)} notes, {result.total_time:.1f} s")
+
+
 @cli.group()
 def data() -> None:
     """Named datasets: where they come from, their licenses, and preparing them."""

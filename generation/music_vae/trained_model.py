@@ -100,13 +100,13 @@ class TrainedModel:
         n = n or batch_size
         if not length:
             raise ValueError("A length must be specified when the end token is not used.")
-        rng, generator = self._generators(seed)
+        rng, _ = self._generators(seed)
         z_size = self._config.hparams.z_size
         if same_z:
             z = np.tile(rng.standard_normal(z_size).astype(np.float32), (n, 1))
         else:
             z = rng.standard_normal((n, z_size)).astype(np.float32)
-        return self._to_items(self.decode_to_tensors(z, length, temperature, c_input, _generator=generator), c_input)
+        return self._to_items(self.decode_to_tensors(z, length, temperature, c_input, seed=seed), c_input)
 
     def encode(self, note_sequences: Sequence[NoteSequence], assert_same_length: bool = False,
                *, seed: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -164,26 +164,32 @@ class TrainedModel:
     def decode(self, z: np.ndarray, length: int | None = None, temperature: float = 1.0, c_input: Any = None,
                *, seed: int | None = None) -> list[NoteSequence]:
         """NoteSequences decoded from latent vectors z [n, z_size]."""
-        _, generator = self._generators(seed)
-        return self._to_items(self.decode_to_tensors(z, length, temperature, c_input, _generator=generator), c_input)
+        return self._to_items(self.decode_to_tensors(z, length, temperature, c_input, seed=seed), c_input)
 
     def decode_to_tensors(self, z: np.ndarray, length: int | None = None, temperature: float = 1.0,
-                          c_input: Any = None, return_full_results: bool = False, *, _generator: Any = None) -> np.ndarray:
-        """Output tensors [n, length, output_depth] decoded from z [n, z_size]."""
+                          c_input: Any = None, return_full_results: bool = False, *, seed: int | None = None) -> np.ndarray:
+        """Output tensors [n, length, output_depth] decoded from z [n, z_size].
+
+        c_input: controls [length, control_depth] shared by every z (Magenta's), or [n, length, control_depth].
+        """
         import torch
 
         if return_full_results:
             raise GenError("return_full_results gives TensorFlow decoder internals; not available here")
         if not length:
             raise ValueError("A length must be specified when the end token is not used.")
+        _, generator = self._generators(seed)
         z = np.asarray(z, dtype=np.float32)
-        controls = None if c_input is None else torch.as_tensor(np.asarray(c_input, np.float32), device=self._device)
+        controls = None if c_input is None else np.asarray(c_input, np.float32)
         batch_size = self._config.hparams.batch_size
-        outputs = [
-            self._model.decode(torch.from_numpy(z[start : start + batch_size]).to(self._device), length, temperature,
-                               controls, _generator).float().cpu().numpy()
-            for start in range(0, len(z), batch_size)
-        ]
+        outputs = []
+        for start in range(0, len(z), batch_size):
+            chunk = slice(start, start + batch_size)
+            chunk_controls = None
+            if controls is not None:
+                chunk_controls = torch.from_numpy(controls[chunk] if controls.ndim == 3 else controls).to(self._device)
+            outputs.append(self._model.decode(torch.from_numpy(z[chunk]).to(self._device), length, temperature,
+                                              chunk_controls, generator).float().cpu().numpy())
         return np.concatenate(outputs)
 
     def interpolate(self, start_sequence: NoteSequence, end_sequence: NoteSequence, num_steps: int,
