@@ -129,11 +129,14 @@ class EpochBatches:
             self._cache[epoch] = examples
         return examples
 
-    def batches(self, epoch: int, skip: int = 0) -> Iterator[dict[str, Any]]:
+    def batches(self, epoch: int, skip: int = 0, rank: int = 0, world: int = 1) -> Iterator[dict[str, Any]]:
+        """Step `skip` onwards of the epoch; under DistributedDataParallel, rank r of `world` takes
+        every world-th batch, so one step covers world * batch_size examples, each seen once."""
         examples = self.examples(epoch)
-        count = len(examples) // self.batch_size  # the last partial batch is dropped, as Magenta does
-        for number in range(skip, count):
-            yield self.family.collate(examples[number * self.batch_size : (number + 1) * self.batch_size])
+        steps = len(examples) // (self.batch_size * world)  # a last partial step is dropped, as Magenta does
+        for number in range(skip, steps):
+            start = (number * world + rank) * self.batch_size
+            yield self.family.collate(examples[start : start + self.batch_size])
 
 
 def family_for(name: str) -> Family:
@@ -199,6 +202,7 @@ def train(
     started = time.perf_counter()
     run_dir = Path(run_dir)
     family = family_for(config.model)
+    distributed = _Distributed.from_environment(options.device)
     existing = latest_checkpoint(run_dir) if run_dir.is_dir() else None
     if (run_dir / "config.json").is_file():
         stored = read_run_config(run_dir)
@@ -206,12 +210,12 @@ def train(
         if stored != json.loads(json.dumps(config.to_json())):
             raise BadConfig(f"{run_dir}: holds a run of a different config ({stored.get('name')!r}); "
                             "use a new --run-dir, or the same config and options to resume")
-    else:
+    elif distributed.is_main:
         write_run_config(run_dir, config.to_json())
     hparams = config.hparams
     batch_size = options.batch_size or hparams.batch_size
-    device = torch.device(options.device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    torch.manual_seed(options.seed)
+    device = distributed.device
+    torch.manual_seed(options.seed + distributed.rank)  # ranks draw different dropout and z noise
     random.seed(options.seed)
     model = family.build_model(config).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=learning_rate(hparams, 0))
@@ -220,12 +224,17 @@ def train(
         model.load_state_dict(load_weights(existing))
         tensors, info = load_state(existing)
         _restore_optimizer(optimizer, tensors, info["optimizer"])
-        _restore_rng(info, tensors)
         step, epoch, batch_in_epoch = info["step"], info["data"]["epoch"], info["data"]["batch"]
-        if info["data"].get("batch_size") != batch_size or info["data"].get("seed") != options.seed:
-            raise BadConfig(f"{run_dir}: was trained with batch size {info['data'].get('batch_size')} and seed "
-                            f"{info['data'].get('seed')}; resume with the same")
+        if distributed.world == 1:
+            _restore_rng(info, tensors)
+        else:  # the checkpoint holds rank 0's generator; every rank reseeds from (seed, rank, step)
+            torch.manual_seed(hash((options.seed, distributed.rank, step)) % 2**63)
+        trained_with = (info["data"].get("batch_size"), info["data"].get("seed"), info["data"].get("world", 1))
+        if trained_with != (batch_size, options.seed, distributed.world):
+            raise BadConfig(f"{run_dir}: was trained with batch size {trained_with[0]}, seed {trained_with[1]} "
+                            f"and {trained_with[2]} process(es); resume with the same")
         resumed_from = step
+    model = distributed.wrap(model)
     sequences = read_sequences(examples)
     if not sequences:
         raise NoExamplesError(f"{', '.join(map(str, examples))}: no NoteSequences")
@@ -238,9 +247,9 @@ def train(
 
     from torch.utils.tensorboard import SummaryWriter
 
-    writer = SummaryWriter(log_dir=str(run_dir))
+    writer = SummaryWriter(log_dir=str(run_dir)) if distributed.is_main else None
     bar = None
-    if options.progress:
+    if options.progress and distributed.is_main:
         from tqdm import tqdm
 
         bar = tqdm(total=options.num_steps, initial=step, unit="step", desc="train", dynamic_ncols=True)
@@ -250,24 +259,28 @@ def train(
     autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else torch.autocast("cpu", enabled=False)
 
     def checkpoint() -> None:
+        if not distributed.is_main:
+            return
         tensors, groups = _optimizer_state(optimizer)
         tensors["rng.torch"] = torch.get_rng_state()
         info = {"optimizer": groups, "rng": _rng_info(),
-                "data": {"epoch": epoch, "batch": batch_in_epoch, "batch_size": batch_size, "seed": options.seed},
+                "data": {"epoch": epoch, "batch": batch_in_epoch, "batch_size": batch_size, "seed": options.seed,
+                         "world": distributed.world},
                 "metrics": metrics, "eval_metrics": eval_metrics}
-        save_checkpoint(run_dir, step, model.state_dict(), tensors, info, keep=options.keep_checkpoints)
+        save_checkpoint(run_dir, step, distributed.unwrap(model).state_dict(), tensors, info,
+                        keep=options.keep_checkpoints)
 
     try:
         while step < options.num_steps:
             skipped, produced = batch_in_epoch, False
-            for batch in data.batches(epoch, skip=skipped):
+            for batch in data.batches(epoch, skip=skipped, rank=distributed.rank, world=distributed.world):
                 produced = True
                 model.train()
                 for group in optimizer.param_groups:
                     group["lr"] = learning_rate(hparams, step)
                 batch = {k: v.to(device) if hasattr(v, "to") else v for k, v in batch.items()}
                 with autocast:
-                    outputs = family.loss(model, batch, step)
+                    outputs = family.loss(model, batch, step)  # DDP averages gradients across ranks
                 optimizer.zero_grad(set_to_none=True)
                 outputs["loss"].backward()
                 norm = torch.nn.utils.clip_grad_norm_(model.parameters(), hparams.grad_clip)
@@ -279,14 +292,16 @@ def train(
                 metrics = {k: float(v.detach()) for k, v in outputs.items()}
                 metrics["grad_norm"] = float(norm)
                 metrics["learning_rate"] = learning_rate(hparams, step - 1)
-                if step % options.log_every_steps == 0 or step == options.num_steps:
+                if writer is not None and (step % options.log_every_steps == 0 or step == options.num_steps):
                     for key, value in metrics.items():
                         writer.add_scalar(f"train/{key}", value, step)
                 if bar is not None:
                     bar.update(1)
                     bar.set_postfix(loss=f"{metrics['loss']:.3f}", kl=f"{metrics.get('kl_bits', 0.0):.1f}")
-                if eval_data is not None and (step % options.eval_every_steps == 0 or step == options.num_steps):
-                    eval_metrics = evaluate_loss(family, model, eval_data, options.eval_batches, device, step)
+                if eval_data is not None and distributed.is_main and (
+                        step % options.eval_every_steps == 0 or step == options.num_steps):
+                    eval_metrics = evaluate_loss(family, distributed.unwrap(model), eval_data, options.eval_batches,
+                                                 device, step)
                     for key, value in eval_metrics.items():
                         writer.add_scalar(f"eval/{key}", value, step)
                 due = (step % options.checkpoint_every_steps == 0
@@ -304,10 +319,63 @@ def train(
                     )
                 epoch, batch_in_epoch = epoch + 1, 0
     finally:
-        writer.close()
+        if writer is not None:
+            writer.close()
         if bar is not None:
             bar.close()
+        distributed.close()
     return TrainResult(run_dir, step, resumed_from, time.perf_counter() - started, metrics, eval_metrics)
+
+
+@dataclass
+class _Distributed:
+    """This process's place in a `torchrun` job (WORLD_SIZE > 1), or a single process."""
+
+    rank: int
+    world: int
+    device: Any
+
+    @classmethod
+    def from_environment(cls, requested_device: str | None) -> _Distributed:
+        import torch
+
+        world = int(os.environ.get("WORLD_SIZE", "1"))
+        rank = int(os.environ.get("RANK", "0"))
+        local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+        cuda = torch.cuda.is_available() and (requested_device or "cuda").startswith("cuda")
+        if world > 1:
+            import torch.distributed as dist
+
+            dist.init_process_group(backend="nccl" if cuda else "gloo")
+            device = torch.device("cuda", local_rank) if cuda else torch.device("cpu")
+            if cuda:
+                torch.cuda.set_device(device)
+        else:
+            device = torch.device(requested_device or ("cuda" if cuda else "cpu"))
+        return cls(rank=rank, world=world, device=device)
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    def wrap(self, model: Any) -> Any:
+        if self.world == 1:
+            return model
+        from torch.nn.parallel import DistributedDataParallel
+
+        # Parameters are broadcast from rank 0 here, so every rank starts from the same weights.
+        return DistributedDataParallel(model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
+
+    @staticmethod
+    def unwrap(model: Any) -> Any:
+        return getattr(model, "module", model)
+
+    def close(self) -> None:
+        if self.world > 1:
+            import torch.distributed as dist
+
+            if dist.is_initialized():
+                dist.destroy_process_group()
 
 
 def evaluate_loss(family: Family, model: Any, data: EpochBatches, batches: int, device: Any, step: int) -> dict[str, float]:

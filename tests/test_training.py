@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import torch
 
-from generation.checkpoint import latest_checkpoint, load_weights
+from generation.checkpoint import latest_checkpoint, list_checkpoints, load_weights
 from generation.errors import BadConfig, DamagedCheckpoint
 from generation.music_vae.configs import load_config
 from generation.preprocess import preprocess
@@ -78,7 +80,7 @@ def test_another_config_in_the_same_run_directory_is_refused(examples: Path, tmp
     train(load_config("groovae_tiny"), [examples], tmp_path / "run", options(1))
     with pytest.raises(BadConfig, match="holds a run of a different config"):
         train(load_config("groovae_2bar_humanize"), [examples], tmp_path / "run", options(2))
-    with pytest.raises(BadConfig, match="batch size 2 and seed 3"):
+    with pytest.raises(BadConfig, match="batch size 2, seed 3 and 1 process"):
         train(load_config("groovae_tiny"), [examples], tmp_path / "run", options(2, batch_size=4))
 
 
@@ -88,3 +90,39 @@ def test_damaged_checkpoint_stops_resumption_with_one_line(examples: Path, tmp_p
     checkpoint.state.write_bytes(checkpoint.state.read_bytes()[:100])
     with pytest.raises(DamagedCheckpoint, match=r"step-3\.state\.safetensors: damaged"):
         train(load_config("groovae_tiny"), [examples], tmp_path / "run", options(5))
+
+
+def test_two_process_data_parallel_training_on_the_cpu(examples: Path, tmp_path: Path) -> None:
+    """torchrun with 2 gloo processes: rank 0 alone writes; the run resumes under the same world size."""
+    repo = Path(__file__).resolve().parents[1]
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+               str(repo / "cli.py"), "train", "--config", "groovae_tiny", "--examples", str(examples),
+               "--run-dir", str(tmp_path / "run"), "--batch-size", "2", "--workers", "1", "--device", "cpu", "-q",
+               "--checkpoint-every", "2"]
+    first = subprocess.run([*command, "--num-steps", "4"], capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert first.returncode == 0, first.stderr[-2000:]
+    assert first.stdout.count("Trained groovae_tiny to step 4") == 2  # each rank reports; one writes
+    assert [c.step for c in list_checkpoints(tmp_path / "run")] == [2, 4]
+    assert len(list((tmp_path / "run").glob("events.out.tfevents.*"))) == 1
+    second = subprocess.run([*command, "--num-steps", "8"], capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert second.returncode == 0, second.stderr[-2000:]
+    assert "to step 8 (resumed at step 4)" in second.stdout
+
+
+def test_ranks_take_disjoint_batches() -> None:
+    from generation.training import EpochBatches
+
+    class Identity:
+        def examples(self, config, serialized, *, training, rng):
+            return [int(serialized)]
+
+        def collate(self, examples):
+            return list(examples)
+
+    data = EpochBatches(Identity(), None, [str(i).encode() for i in range(20)], batch_size=3, seed=0,
+                        training=True, workers=1)
+    single = [b for batch in data.batches(0, world=1) for b in batch]
+    ranks = [[b for batch in data.batches(0, rank=r, world=2) for b in batch] for r in (0, 1)]
+    assert not set(ranks[0]) & set(ranks[1])
+    assert sorted(ranks[0] + ranks[1]) == sorted(single[:18])  # 3 steps of 2 x 3 examples
+    assert list(data.batches(0, skip=2, rank=1, world=2)) == [data.examples(0)[15:18]]  # step 2, rank 1

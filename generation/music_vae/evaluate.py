@@ -1,8 +1,9 @@
 """How well a trained GrooVAE reconstructs held-out grooves, with baselines beside every figure.
 
-Each test window goes through the model as `TrainedModel.encode` sends it (the converter's inference
-mode, so a humanize model sees the quantized, flat-velocity input) and is decoded from its mean
-latent vector with near-greedy hits. Against the window's own target drums:
+Each test window is converted as Magenta's evaluation converts it (its eval mode: the training
+pitch classes, so held-out files of the training kit are grouped as the training data was; a
+humanize model sees the quantized, flat-velocity input) and decoded from its mean latent vector
+with near-greedy hits. Against the window's own target drums:
 
 - hits: precision, recall and F1 over every (step, drum class) cell;
 - velocities: mean absolute error (in MIDI velocity units, 0-127) at the target's hits, beside the
@@ -99,8 +100,9 @@ def evaluate(
 
     converter = model.config.data_converter
     inputs, targets, controls, lengths = [], [], [], []
+    rng = np.random.default_rng(seed)  # note dropout, for the configs that drop input notes
     for serialized in read_sequences(examples):
-        tensors = converter.to_tensors(NoteSequence.FromString(serialized), training=False)
+        tensors = converter.to_tensors(NoteSequence.FromString(serialized), training=True, rng=rng)
         inputs += tensors.inputs
         targets += tensors.outputs
         controls += tensors.controls
