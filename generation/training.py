@@ -93,14 +93,24 @@ def read_sequences(paths: Sequence[str | os.PathLike[str]]) -> list[bytes]:
     return [record for path in paths for record in read_records(path)]
 
 
-_worker_state: dict[str, Any] = {}
+def _convert_sequence(state: tuple[Any, Any, list[bytes], bool], task: tuple[int, int, int]) -> list[Any]:
+    family, config, sequences, training = state
+    index, epoch, seed = task
+    rng = np.random.default_rng([seed, epoch, index])
+    return family.examples(config, sequences[index], training=training, rng=rng)
+
+
+_worker_state: tuple[Any, Any, list[bytes], bool] | None = None  # set in each worker by the pool initializer
+
+
+def _start_worker(*state: Any) -> None:
+    global _worker_state
+    _worker_state = state  # type: ignore[assignment]
 
 
 def _worker_examples(task: tuple[int, int, int]) -> list[Any]:
-    index, epoch, seed = task
-    family, config, sequences, training = (_worker_state[k] for k in ("family", "config", "sequences", "training"))
-    rng = np.random.default_rng([seed, epoch, index])
-    return family.examples(config, sequences[index], training=training, rng=rng)
+    assert _worker_state is not None
+    return _convert_sequence(_worker_state, task)
 
 
 class EpochBatches:
@@ -111,18 +121,44 @@ class EpochBatches:
         self.family, self.config, self.sequences = family, config, sequences
         self.batch_size, self.seed, self.training, self.workers = batch_size, seed, training, workers
         self._cache: dict[int, list[Any]] | None = {} if cache else None  # evaluation data: converted once
+        self._next: tuple[int, Any] | None = None  # (epoch, future): the epoch after the current one
+        self._pool: Any = None  # multiprocessing.Pool, started by start()
 
     def examples(self, epoch: int) -> list[Any]:
         if self._cache is not None and epoch in self._cache:
             return self._cache[epoch]
+        if self._next is not None and self._next[0] == epoch:
+            return self._next[1].result()
+        return self._convert(epoch)
+
+    def prefetch(self, epoch: int) -> None:
+        """Starts converting `epoch` in the background, so the device need not wait at the epoch's start."""
+        if self._next is None or self._next[0] != epoch:
+            from concurrent.futures import ThreadPoolExecutor
+
+            executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gen-data")
+            self._next = (epoch, executor.submit(self._convert, epoch))
+            executor.shutdown(wait=False)
+
+    def start(self) -> None:
+        """Starts the worker processes (from the main thread, before any prefetching thread exists)."""
+        if self.workers > 1 and self._pool is None and "fork" in multiprocessing.get_all_start_methods():
+            state = (self.family, self.config, self.sequences, self.training)
+            self._pool = multiprocessing.get_context("fork").Pool(self.workers, initializer=_start_worker, initargs=state)
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.terminate()
+            self._pool = None
+
+    def _convert(self, epoch: int) -> list[Any]:
         order = np.random.default_rng([self.seed, epoch]).permutation(len(self.sequences))
         tasks = [(int(index), epoch, self.seed) for index in order]
-        _worker_state.update(family=self.family, config=self.config, sequences=self.sequences, training=self.training)
-        if self.workers > 1 and "fork" in multiprocessing.get_all_start_methods():
-            with multiprocessing.get_context("fork").Pool(self.workers) as pool:
-                per_sequence = pool.map(_worker_examples, tasks, chunksize=max(1, len(tasks) // (self.workers * 4)))
+        if self._pool is not None:
+            per_sequence = self._pool.map(_worker_examples, tasks, chunksize=max(1, len(tasks) // (self.workers * 4)))
         else:
-            per_sequence = [_worker_examples(task) for task in tasks]
+            state = (self.family, self.config, self.sequences, self.training)
+            per_sequence = [_convert_sequence(state, task) for task in tasks]
         examples = [example for found in per_sequence for example in found]
         np.random.default_rng([self.seed, epoch, 1]).shuffle(examples)
         if self._cache is not None:
@@ -133,6 +169,8 @@ class EpochBatches:
         """Step `skip` onwards of the epoch; under DistributedDataParallel, rank r of `world` takes
         every world-th batch, so one step covers world * batch_size examples, each seen once."""
         examples = self.examples(epoch)
+        if self._cache is None:
+            self.prefetch(epoch + 1)
         steps = len(examples) // (self.batch_size * world)  # a last partial step is dropped, as Magenta does
         for number in range(skip, steps):
             start = (number * world + rank) * self.batch_size
@@ -245,6 +283,10 @@ def train(
         eval_data = EpochBatches(family, config, read_sequences(eval_examples), batch_size=batch_size,
                                  seed=options.seed, training=True, workers=workers, cache=True)
 
+    data.start()
+    if eval_data is not None:
+        eval_data.start()
+
     from torch.utils.tensorboard import SummaryWriter
 
     writer = SummaryWriter(log_dir=str(run_dir)) if distributed.is_main else None
@@ -323,6 +365,9 @@ def train(
             writer.close()
         if bar is not None:
             bar.close()
+        data.close()
+        if eval_data is not None:
+            eval_data.close()
         distributed.close()
     return TrainResult(run_dir, step, resumed_from, time.perf_counter() - started, metrics, eval_metrics)
 

@@ -126,3 +126,22 @@ def test_ranks_take_disjoint_batches() -> None:
     assert not set(ranks[0]) & set(ranks[1])
     assert sorted(ranks[0] + ranks[1]) == sorted(single[:18])  # 3 steps of 2 x 3 examples
     assert list(data.batches(0, skip=2, rank=1, world=2)) == [data.examples(0)[15:18]]  # step 2, rank 1
+
+
+def test_next_epoch_is_converted_while_this_one_trains() -> None:
+    from generation.training import EpochBatches
+
+    class Identity:
+        def examples(self, config, serialized, *, training, rng):
+            return [int(serialized)]
+
+        def collate(self, examples):
+            return list(examples)
+
+    data = EpochBatches(Identity(), None, [str(i).encode() for i in range(12)], batch_size=4, seed=1,
+                        training=True, workers=1)
+    next(data.batches(0))
+    assert data._next is not None and data._next[0] == 1  # started before epoch 0's first batch was used
+    fresh = EpochBatches(Identity(), None, [str(i).encode() for i in range(12)], batch_size=4, seed=1,
+                         training=True, workers=1)
+    assert data.examples(1) == fresh.examples(1) != data.examples(0)
