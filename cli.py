@@ -195,6 +195,8 @@ def train(config_name, examples, eval_examples, run_dir, num_steps, batch_size, 
         workers=workers, device=device, progress=not quiet,
     )
     result = run_training(config, list(examples), run_dir, options, eval_examples=list(eval_examples))
+    if os.environ.get("RANK", "0") != "0":
+        return  # under torchrun, the first process reports for all
     resumed = f" (resumed at step {result.resumed_from:,})" if result.resumed_from is not None else ""
     click.echo(f"Trained {config_name} to step {result.step:,}{resumed} in {result.seconds:.1f} s; run: {run_dir}")
     for label, metrics in (("train", result.metrics), ("eval", result.eval_metrics)):

@@ -101,7 +101,7 @@ def test_two_process_data_parallel_training_on_the_cpu(examples: Path, tmp_path:
                "--checkpoint-every", "2"]
     first = subprocess.run([*command, "--num-steps", "4"], capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert first.returncode == 0, first.stderr[-2000:]
-    assert first.stdout.count("Trained groovae_tiny to step 4") == 2  # each rank reports; one writes
+    assert first.stdout.count("Trained groovae_tiny to step 4") == 1  # the first rank reports and writes
     assert [c.step for c in list_checkpoints(tmp_path / "run")] == [2, 4]
     assert len(list((tmp_path / "run").glob("events.out.tfevents.*"))) == 1
     second = subprocess.run([*command, "--num-steps", "8"], capture_output=True, text=True, timeout=300, cwd=tmp_path)
