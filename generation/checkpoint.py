@@ -121,6 +121,13 @@ def save_checkpoint(
     return checkpoint
 
 
+def remove_unfinished(run_dir: str | os.PathLike[str]) -> None:
+    """Deletes temporary files a killed run left behind (they never became checkpoints)."""
+    directory = Path(run_dir) / CHECKPOINT_DIR
+    for path in directory.glob(".*.tmp") if directory.is_dir() else ():
+        path.unlink(missing_ok=True)
+
+
 def list_checkpoints(run_dir: str | os.PathLike[str]) -> list[Checkpoint]:
     """Complete checkpoints (their .json written last), oldest first."""
     directory = Path(run_dir) / CHECKPOINT_DIR

@@ -32,6 +32,7 @@ from generation.checkpoint import (
     load_state,
     load_weights,
     read_run_config,
+    remove_unfinished,
     save_checkpoint,
     write_run_config,
 )
@@ -250,6 +251,8 @@ def train(
                             "use a new --run-dir, or the same config and options to resume")
     elif distributed.is_main:
         write_run_config(run_dir, config.to_json())
+    if distributed.is_main:
+        remove_unfinished(run_dir)
     hparams = config.hparams
     batch_size = options.batch_size or hparams.batch_size
     device = distributed.device

@@ -145,3 +145,28 @@ def test_next_epoch_is_converted_while_this_one_trains() -> None:
     fresh = EpochBatches(Identity(), None, [str(i).encode() for i in range(12)], batch_size=4, seed=1,
                          training=True, workers=1)
     assert data.examples(1) == fresh.examples(1) != data.examples(0)
+
+
+def test_a_killed_run_resumes_from_its_last_checkpoint(examples: Path, tmp_path: Path) -> None:
+    import signal
+    import time
+
+    repo = Path(__file__).resolve().parents[1]
+    command = [sys.executable, str(repo / "cli.py"), "train", "--config", "groovae_tiny", "--examples", str(examples),
+               "--run-dir", str(tmp_path / "run"), "--batch-size", "2", "--workers", "1", "--device", "cpu", "-q",
+               "--checkpoint-every", "2"]
+    process = subprocess.Popen([*command, "--num-steps", "100000"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and len(list_checkpoints(tmp_path / "run")) < 2:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)  # no chance to clean up, as a crash or a pulled plug
+    process.wait()
+    (tmp_path / "run" / "checkpoints" / ".step-9.safetensors.abc.tmp").write_bytes(b"half a file")  # as if mid-write
+    killed_at = latest_checkpoint(tmp_path / "run")
+    assert killed_at is not None and killed_at.step >= 4
+    load_weights(killed_at)  # the newest checkpoint is complete and verifies
+    resumed = subprocess.run([*command, "--num-steps", str(killed_at.step + 3)], capture_output=True, text=True,
+                             timeout=120)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert f"(resumed at step {killed_at.step})" in resumed.stdout
+    assert not list((tmp_path / "run" / "checkpoints").glob(".*.tmp"))  # no debris counted as a checkpoint
