@@ -254,6 +254,8 @@ def train(
     if distributed.is_main:
         remove_unfinished(run_dir)
     hparams = config.hparams
+    if hparams.clip_mode not in ("global_norm", "value"):
+        raise BadConfig(f"{config.name}: clip_mode {hparams.clip_mode!r} is not 'global_norm' or 'value'")
     batch_size = options.batch_size or hparams.batch_size
     device = distributed.device
     torch.manual_seed(options.seed + distributed.rank)  # ranks draw different dropout and z noise
@@ -328,7 +330,11 @@ def train(
                     outputs = family.loss(model, batch, step)  # DDP averages gradients across ranks
                 optimizer.zero_grad(set_to_none=True)
                 outputs["loss"].backward()
-                norm = torch.nn.utils.clip_grad_norm_(model.parameters(), hparams.grad_clip)
+                if hparams.clip_mode == "value":
+                    norm = torch.nn.utils.get_total_norm([p.grad for p in model.parameters() if p.grad is not None])
+                    torch.nn.utils.clip_grad_value_(model.parameters(), hparams.grad_clip)
+                else:
+                    norm = torch.nn.utils.clip_grad_norm_(model.parameters(), hparams.grad_clip)
                 # Magenta skips a step whose global norm is beyond grad_norm_clip_to_zero.
                 if math.isfinite(float(norm)) and float(norm) <= hparams.grad_norm_clip_to_zero:
                     optimizer.step()

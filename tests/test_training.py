@@ -170,3 +170,12 @@ def test_a_killed_run_resumes_from_its_last_checkpoint(examples: Path, tmp_path:
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert f"(resumed at step {killed_at.step})" in resumed.stdout
     assert not list((tmp_path / "run" / "checkpoints").glob(".*.tmp"))  # no debris counted as a checkpoint
+
+
+def test_clip_modes(examples: Path, tmp_path: Path) -> None:
+    config = load_config("groovae_tiny")
+    config.hparams.clip_mode = "value"
+    assert train(config, [examples], tmp_path / "value", options(2)).step == 2
+    config.hparams.clip_mode = "bogus"
+    with pytest.raises(BadConfig, match="clip_mode 'bogus'"):
+        train(config, [examples], tmp_path / "bogus", options(2))
