@@ -109,15 +109,18 @@ def test_two_process_data_parallel_training_on_the_cpu(examples: Path, tmp_path:
     assert "to step 8 (resumed at step 4)" in second.stdout
 
 
+class Identity:
+    """A family whose example of sequence b"7" is 7, and whose batch is the list of examples."""
+
+    def examples(self, config, serialized, *, training, rng):
+        return [int(serialized)]
+
+    def collate(self, examples):
+        return list(examples)
+
+
 def test_ranks_take_disjoint_batches() -> None:
     from generation.training import EpochBatches
-
-    class Identity:
-        def examples(self, config, serialized, *, training, rng):
-            return [int(serialized)]
-
-        def collate(self, examples):
-            return list(examples)
 
     data = EpochBatches(Identity(), None, [str(i).encode() for i in range(20)], batch_size=3, seed=0,
                         training=True, workers=1)
@@ -130,13 +133,6 @@ def test_ranks_take_disjoint_batches() -> None:
 
 def test_next_epoch_is_converted_while_this_one_trains() -> None:
     from generation.training import EpochBatches
-
-    class Identity:
-        def examples(self, config, serialized, *, training, rng):
-            return [int(serialized)]
-
-        def collate(self, examples):
-            return list(examples)
 
     data = EpochBatches(Identity(), None, [str(i).encode() for i in range(12)], batch_size=4, seed=1,
                         training=True, workers=1)
