@@ -255,9 +255,9 @@ def evaluate(run_dir, examples, num_samples, seed, as_json) -> None:
     click.echo(f"{model.config.name} on {result.windows:,} windows of {', '.join(examples)}")
     click.echo(f"  hits          precision {result.hit_precision:.3f}  recall {result.hit_recall:.3f}  F1 {result.hit_f1:.3f}")
     click.echo(f"  velocity MAE  {result.velocity_mae:6.2f}  (baseline, each class's mean velocity: "
-               f"{result.velocity_mae_class_mean_baseline:.2f})  MIDI units, at true hits")
+               f"{result.velocity_mae_class_mean_baseline:.2f})  MIDI units, over {result.matched_hits:,} matched hits")
     click.echo(f"  offset MAE    {result.offset_mae:6.3f}  (baseline, every hit on the grid: "
-               f"{result.offset_mae_zero_baseline:.3f})  steps, at true hits")
+               f"{result.offset_mae_zero_baseline:.3f})  steps, over the same hits")
     rows = [("test data", result.test_statistics)]
     if result.sample_statistics is not None:
         rows.append((f"{num_samples} samples", result.sample_statistics))

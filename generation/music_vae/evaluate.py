@@ -6,11 +6,12 @@ humanize model sees the quantized, flat-velocity input) and decoded from its mea
 with near-greedy hits. Against the window's own target drums:
 
 - hits: precision, recall and F1 over every (step, drum class) cell;
-- velocities: mean absolute error (in MIDI velocity units, 0-127) at the target's hits, beside the
-  baseline that predicts each drum class's mean velocity (taken from the same test data, which
-  favours the baseline);
-- offsets: mean absolute error (in steps) at the target's hits, beside the baseline that predicts 0
-  (every hit on the grid).
+- velocities: mean absolute error (in MIDI velocity units, 0-127) over the matched hits (cells where
+  both the target and the reconstruction hit: how the hits it plays are played; F1 says which hits
+  it plays), beside the baseline that predicts each drum class's mean velocity (taken from the same
+  test data, which favours the baseline) on the same cells;
+- offsets: mean absolute error (in steps) over the matched hits, beside the baseline that predicts 0
+  (every hit on the grid) on the same cells.
 
 And the statistics users hear, for samples from the prior beside the test data: hits per bar, the
 share of each drum class, velocity mean and spread, offset spread.
@@ -49,10 +50,11 @@ class GrooVAEEvaluation:
     hit_precision: float
     hit_recall: float
     hit_f1: float
-    velocity_mae: float  # MIDI units, at target hits
+    velocity_mae: float  # MIDI units, at matched hits
     velocity_mae_class_mean_baseline: float
-    offset_mae: float  # steps, at target hits
+    offset_mae: float  # steps, at matched hits
     offset_mae_zero_baseline: float
+    matched_hits: int
     test_statistics: GrooveStatistics
     sample_statistics: GrooveStatistics | None = None
     extra: dict[str, Any] = field(default_factory=dict)
@@ -131,10 +133,14 @@ def evaluate(
     class_means = np.array([true_velocities[..., c][truth[..., c]].mean() if truth[..., c].any() else 0.0
                             for c in range(truth.shape[-1])])
     baseline_velocities = np.broadcast_to(class_means, true_velocities.shape)
-    velocity_error = np.abs(predicted_velocities - true_velocities)[truth].mean() * 127
-    baseline_velocity_error = np.abs(baseline_velocities - true_velocities)[truth].mean() * 127
-    offset_error = np.abs(predicted_offsets - true_offsets)[truth].mean() / 2
-    baseline_offset_error = np.abs(true_offsets)[truth].mean() / 2
+    matched = truth & guess
+    if not matched.any():  # nothing to compare timing and dynamics on
+        velocity_error = baseline_velocity_error = offset_error = baseline_offset_error = float("nan")
+    else:
+        velocity_error = np.abs(predicted_velocities - true_velocities)[matched].mean() * 127
+        baseline_velocity_error = np.abs(baseline_velocities - true_velocities)[matched].mean() * 127
+        offset_error = np.abs(predicted_offsets - true_offsets)[matched].mean() / 2
+        baseline_offset_error = np.abs(true_offsets)[matched].mean() / 2
 
     steps_per_bar = converter.steps_per_bar
     samples = None
@@ -145,5 +151,6 @@ def evaluate(
         windows=len(targets), hit_precision=float(precision), hit_recall=float(recall), hit_f1=float(f1),
         velocity_mae=float(velocity_error), velocity_mae_class_mean_baseline=float(baseline_velocity_error),
         offset_mae=float(offset_error), offset_mae_zero_baseline=float(baseline_offset_error),
+        matched_hits=int(matched.sum()),
         test_statistics=groove_statistics(target, steps_per_bar), sample_statistics=samples,
     )
