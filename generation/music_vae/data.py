@@ -177,6 +177,16 @@ PitchClasses = Sequence[Sequence[int]]
 _T = TypeVar("_T")
 
 
+def pad_windows(windows: Sequence[npt.ArrayLike], length: int, depth: int) -> npt.NDArray[np.float32]:
+    """Windows, each [T_i, depth], stacked into one float32 array [N, length, depth], zeros after each
+    window's end: the batch layout the model takes, with each window's own length beside it."""
+    padded = np.zeros((len(windows), length, depth), dtype=np.float32)
+    for row, window in enumerate(windows):
+        window = np.asarray(window, dtype=np.float32)
+        padded[row, : len(window)] = window
+    return padded
+
+
 def np_onehot(indices: Sequence[int] | npt.NDArray[np.integer], depth: int,
               dtype: npt.DTypeLike = np.bool_) -> np.ndarray:
     """One-hot rows: [len(indices), depth], row i set at indices[i]."""

@@ -97,6 +97,7 @@ def evaluate(
     seed: int = 0,
 ) -> GrooVAEEvaluation:
     """Evaluates a `TrainedModel` on the windows of the TFRecord file(s) `examples`."""
+    from generation.music_vae.data import pad_windows
     from generation.protos import NoteSequence
     from generation.training import read_sequences
 
@@ -112,15 +113,11 @@ def evaluate(
     if not inputs:
         raise NoExamplesError(f"{', '.join(map(str, examples))}: no {model.config.name} windows to evaluate")
     length = max(len(t) for t in targets)
-    target = np.zeros((len(targets), length, converter.output_depth), np.float32)
-    for row, tensor in enumerate(targets):
-        target[row, : len(tensor)] = tensor
+    target = pad_windows(targets, length, converter.output_depth)
     _, mu, _ = model.encode_tensors(inputs, lengths, controls, seed=seed)
     control_input = None
     if converter.control_depth:  # each window decodes under its own controls (hits_as_controls: its hits)
-        control_input = np.zeros((len(controls), length, converter.control_depth), np.float32)
-        for row, tensor in enumerate(controls):
-            control_input[row, : len(tensor)] = tensor
+        control_input = pad_windows(controls, length, converter.control_depth)
     reconstruction = model.decode_to_tensors(mu, length, NEAR_GREEDY, control_input, seed=seed)
 
     true_hits, true_velocities, true_offsets = _split(target)

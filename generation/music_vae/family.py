@@ -47,14 +47,13 @@ class GrooVAEFamily:
     def collate(self, examples: Sequence[Any]) -> dict[str, Any]:
         import torch
 
+        from generation.music_vae.data import pad_windows
+
         longest = max(len(inputs) for inputs, _, _, _ in examples)
 
         def stacked(index: int) -> torch.Tensor:
-            arrays = [np.asarray(example[index], dtype=np.float32) for example in examples]
-            padded = np.zeros((len(arrays), longest, arrays[0].shape[-1]), dtype=np.float32)
-            for row, array in enumerate(arrays):
-                padded[row, : len(array)] = array
-            return torch.from_numpy(padded)
+            windows = [example[index] for example in examples]
+            return torch.from_numpy(pad_windows(windows, longest, np.shape(windows[0])[-1]))
 
         controls = stacked(2)
         return {

@@ -136,14 +136,15 @@ class TrainedModel:
         """(z, mu, sigma) for converter input tensors, each [T, input_depth]; z = mu + sigma * eps."""
         import torch
 
+        from generation.music_vae.data import pad_windows
+
         converter = self._config.data_converter
         longest = max(len(t) for t in input_tensors)
-        inputs = np.zeros((len(input_tensors), longest, converter.input_depth), np.float32)
-        controls = np.zeros((len(input_tensors), longest, converter.control_depth), np.float32)
-        for row, tensor in enumerate(input_tensors):
-            inputs[row, : len(tensor)] = tensor
-            if control_tensors is not None and converter.control_depth:
-                controls[row, : len(control_tensors[row])] = control_tensors[row]
+        inputs = pad_windows(input_tensors, longest, converter.input_depth)
+        if control_tensors is not None and converter.control_depth:
+            controls = pad_windows(control_tensors, longest, converter.control_depth)
+        else:  # no controls given: zeros, as Magenta feeds
+            controls = np.zeros((len(inputs), longest, converter.control_depth), np.float32)
         batch_size = self._config.hparams.batch_size
         mus, sigmas = [], []
         with torch.inference_mode():
