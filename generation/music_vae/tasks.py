@@ -77,10 +77,10 @@ def interpolate_pieces(model: Any, start: NoteSequence, end: NoteSequence, steps
     last_inputs, last_lengths, last_controls, _ = _drum_windows(model, end, names[1])
     _, mu, _ = model.encode_tensors([first_inputs[0], last_inputs[0]], [first_lengths[0], last_lengths[0]],
                                     [first_controls[0], last_controls[0]], seed=seed)
-    from generation.music_vae.trained_model import _slerp
+    from generation.music_vae.trained_model import interpolation_path
 
-    z = np.array([_slerp(mu[0], mu[1], t) for t in np.linspace(0, 1, steps)], dtype=np.float32)
-    decoded = model.decode_to_tensors(z, len(first_inputs[0]), temperature, seed=seed)
+    decoded = model.decode_to_tensors(interpolation_path(mu[0], mu[1], steps), len(first_inputs[0]), temperature,
+                                      seed=seed)
     result = NoteSequence()
     result.ticks_per_quarter = start.ticks_per_quarter or 220
     result.tempos.add(qpm=_tempo(start))

@@ -42,6 +42,11 @@ def _slerp(p0: np.ndarray, p1: np.ndarray, t: float) -> np.ndarray:
     return np.sin((1.0 - t) * omega) / np.sin(omega) * p0 + np.sin(t * omega) / np.sin(omega) * p1
 
 
+def interpolation_path(start: np.ndarray, end: np.ndarray, steps: int) -> np.ndarray:
+    """`steps` latent vectors [steps, z_size] from `start` to `end`, both included, along the sphere."""
+    return np.array([_slerp(start, end, t) for t in np.linspace(0, 1, steps)], dtype=np.float32)
+
+
 class TrainedModel:
     """A trained GrooVAE, loaded for generation on the CPU (or `device=`)."""
 
@@ -198,5 +203,5 @@ class TrainedModel:
                     *, seed: int | None = None) -> list[NoteSequence]:
         """`num_steps` grooves from the start's mu to the end's, both ends included (spherical interpolation)."""
         _, mu, _ = self.encode([start_sequence, end_sequence], assert_same_length, seed=seed)
-        z = np.array([_slerp(mu[0], mu[1], t) for t in np.linspace(0, 1, num_steps)], dtype=np.float32)
-        return self.decode(z, length=length, temperature=temperature, seed=seed)
+        return self.decode(interpolation_path(mu[0], mu[1], num_steps), length=length, temperature=temperature,
+                           seed=seed)
