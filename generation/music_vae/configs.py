@@ -110,9 +110,9 @@ class Config:
 
 def with_hop_bars(config: Config, hop_bars: int) -> Config:
     """The config with training windows sliding by `hop_bars` bars (the converter's hop_size in steps)."""
-    steps_per_bar = config.converter_args.get("steps_per_quarter", 4) * config.converter_args.get("quarters_per_bar", 4)
     return _build(config.name, config.description, config.hparams.values(),
-                  {**config.converter_args, "hop_size": hop_bars * steps_per_bar}, f"config {config.name}")
+                  {**config.converter_args, "hop_size": hop_bars * config.data_converter.steps_per_bar},
+                  f"config {config.name}")
 
 
 def update_config(config: Config, update_dict: Mapping[str, Any]) -> Config:

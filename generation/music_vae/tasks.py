@@ -33,8 +33,7 @@ def _drum_windows(model: Any, sequence: NoteSequence, name: str) -> tuple[list[n
             name, f"no {model.config.name} windows: the piece must be 4/4 with one tempo "
                   f"(time signatures: {signatures}; tempos: {len(sequence.tempos)})"
         )
-    steps_per_quarter = model.config.converter_args.get("steps_per_quarter", 4)
-    window_seconds = len(tensors.outputs[0]) * 60.0 / (_tempo(sequence) * steps_per_quarter)
+    window_seconds = len(tensors.outputs[0]) * 60.0 / (_tempo(sequence) * model.config.data_converter.steps_per_quarter)
     return tensors.inputs, list(tensors.lengths), tensors.controls, window_seconds
 
 
