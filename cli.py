@@ -153,10 +153,10 @@ def _print_stats(stats) -> None:
 @cli.command()
 def configs() -> None:
     """List the named model configs, one per line, name first."""
-    from generation.music_vae.configs import describe_configs
+    from generation.config_files import describe_all_configs
 
-    for name, description in describe_configs():
-        click.echo(f"{name:<46} {description}")
+    for name, family, description in describe_all_configs():
+        click.echo(f"{name:<46} {family:<8} {description}")
 
 
 @cli.command()
@@ -182,12 +182,16 @@ def configs() -> None:
 def train(config_name, examples, eval_examples, run_dir, num_steps, batch_size, seed, hop_bars, checkpoint_every,
           checkpoint_minutes, keep_checkpoints, eval_every, workers, device, quiet) -> None:
     """Train a model named by a config; resume an existing --run-dir where it stopped."""
-    from generation.music_vae.configs import load_config, with_hop_bars
+    from generation.config_files import load_any_config
     from generation.training import TrainOptions
     from generation.training import train as run_training
 
-    config = load_config(config_name)
+    config = load_any_config(config_name)
     if hop_bars:
+        if config.model != "groovae":
+            raise click.UsageError(f"--hop-bars slides GrooVAE windows; {config_name} is an {config.model} config")
+        from generation.music_vae.configs import with_hop_bars
+
         config = with_hop_bars(config, hop_bars)
     options = TrainOptions(
         num_steps=num_steps, batch_size=batch_size, seed=seed, checkpoint_every_steps=checkpoint_every,
@@ -207,20 +211,64 @@ def train(config_name, examples, eval_examples, run_dir, num_steps, batch_size, 
 @cli.command()
 @click.argument("run_dir", type=click.Path(exists=True))
 @click.option("-n", "--num", "num_samples", type=click.IntRange(min=1), default=4, show_default=True)
-@click.option("--length", type=click.IntRange(min=1), help="Steps (16 per bar); default: the config's max_seq_len.")
+@click.option("--length", type=click.IntRange(min=1),
+              help="Model steps (a 16th note; 10 ms for performance models). GrooVAE default: its max_seq_len.")
+@click.option("--bars", type=click.FloatRange(min=0, min_open=True), help="Length in bars (quantized models).")
+@click.option("--seconds", type=click.FloatRange(min=0, min_open=True), help="Length in seconds (LSTM models).")
 @click.option("--temperature", type=click.FloatRange(min=1e-3), default=1.0, show_default=True)
+@click.option("--top-k", type=click.IntRange(min=0), default=0, show_default=True, help="LSTM: sample from the k likeliest (0: all).")
+@click.option("--top-p", type=click.FloatRange(min=0, max=1, min_open=True), default=1.0, show_default=True,
+              help="LSTM: sample from the smallest set of events holding this probability.")
+@click.option("--beam-size", type=click.IntRange(min=1), default=1, show_default=True, help="LSTM: Magenta's beam search.")
+@click.option("--branch-factor", type=click.IntRange(min=1), default=1, show_default=True)
+@click.option("--steps-per-iteration", type=click.IntRange(min=1), default=1, show_default=True)
+@click.option("--primer", type=click.Path(exists=True, dir_okay=False),
+              help="LSTM: a MIDI (or MusicXML, ABC, kern) file to continue; it is kept unchanged in each output.")
 @click.option("--seed", type=int, help="Same seed, same samples.")
 @click.option("-o", "--output-dir", required=True, type=click.Path(file_okay=False), help="Where the MIDI files go.")
-def sample(run_dir, num_samples, length, temperature, seed, output_dir) -> None:
-    """Draw new pieces from a trained model (a run directory or a checkpoint file) as MIDI files."""
+def sample(run_dir, num_samples, length, bars, seconds, temperature, top_k, top_p, beam_size, branch_factor,
+           steps_per_iteration, primer, seed, output_dir) -> None:
+    """Draw new pieces from a trained model (a run directory or a checkpoint file) as MIDI files.
+
+    \b
+    Examples:
+      gen sample runs/4bar -n 8 --temperature 0.5 -o samples/
+      gen sample runs/melody -n 4 --bars 16 --seed 7 --primer song.mid -o samples/
+      gen sample runs/performance -n 2 --seconds 20 --top-p 0.95 -o samples/
+    """
     from pathlib import Path
 
+    from generation.config_files import run_family
     from generation.io.writers import write_midi
-    from generation.music_vae.trained_model import TrainedModel
 
-    model = TrainedModel(config=None, batch_size=min(num_samples, 64), checkpoint_dir_or_path=run_dir)
-    sequences = model.sample(n=num_samples, length=length or model.config.hparams.max_seq_len,
-                             temperature=temperature, seed=seed)
+    if sum(v is not None for v in (length, bars, seconds)) > 1:
+        raise click.UsageError("give one of --length, --bars and --seconds")
+    if run_family(run_dir) == "groovae":
+        if primer or seconds or top_k or top_p < 1 or beam_size > 1 or branch_factor > 1:
+            raise click.UsageError("--primer, --seconds, --top-k, --top-p and beam search are for LSTM models; "
+                                   f"{run_dir} holds a GrooVAE")
+        from generation.music_vae.trained_model import TrainedModel
+
+        model = TrainedModel(config=None, batch_size=min(num_samples, 64), checkpoint_dir_or_path=run_dir)
+        steps = round(bars * model.config.data_converter.steps_per_bar) if bars else length
+        sequences = model.sample(n=num_samples, length=steps or model.config.hparams.max_seq_len,
+                                 temperature=temperature, seed=seed)
+    else:
+        from generation.lstm import LSTMModel
+
+        model = LSTMModel(run_dir)
+        primer_sequence = _read_one(primer) if primer else None
+        if length is None and bars is None and seconds is None:
+            bars, seconds = (None, 10.0) if not model.encoding.metric else (8.0, None)
+        from generation.errors import BadInputFile
+        from generation.lstm.encodings import NoPrimerEvents
+
+        try:
+            sequences = model.sample(num_samples, primer_sequence, num_steps=length, bars=bars, seconds=seconds,
+                                     temperature=temperature, top_k=top_k, top_p=top_p, beam_size=beam_size,
+                                     branch_factor=branch_factor, steps_per_iteration=steps_per_iteration, seed=seed)
+        except NoPrimerEvents as error:
+            raise BadInputFile(primer, str(error)) from None
     Path(output_dir).mkdir(parents=True, exist_ok=True)
     for number, sequence in enumerate(sequences, start=1):
         path = Path(output_dir) / f"sample-{number:03d}.mid"
@@ -238,12 +286,28 @@ def _read_one(path: str):
 @click.argument("run_dir", type=click.Path(exists=True))
 @click.option("--examples", required=True, multiple=True, type=click.Path(exists=True, dir_okay=False),
               help="TFRecord file(s) of held-out NoteSequences.")
-@click.option("-n", "--num-samples", type=click.IntRange(min=0), default=64, show_default=True,
-              help="Samples from the prior whose statistics are printed beside the data's.")
+@click.option("--baseline-examples", multiple=True, type=click.Path(exists=True, dir_okay=False),
+              help="LSTM: TFRecord file(s) to fit the bigram baseline on (the training data); "
+                   "default: the other test tracks, one left out at a time.")
+@click.option("-n", "--num-samples", type=click.IntRange(min=0), default=None,
+              help="Samples whose statistics are printed beside the data's (default: 64 GrooVAE, 16 LSTM).")
+@click.option("--sample-steps", type=click.IntRange(min=1), help="LSTM: steps per sample (default: 16 bars, or 20 s).")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
-def evaluate(run_dir, examples, num_samples, seed, as_json) -> None:
-    """Reconstruction quality of a trained GrooVAE on held-out data, beside simple baselines."""
+def evaluate(run_dir, examples, baseline_examples, num_samples, sample_steps, seed, as_json) -> None:
+    """Score a trained model on held-out data, beside simple baselines.
+
+    GrooVAE: reconstruction (hit F1, velocity and timing error) beside per-class and on-grid baselines.
+    LSTM: negative log-likelihood per event beside a bigram's, and sample statistics beside the data's.
+    """
+    from generation.config_files import run_family
+
+    if run_family(run_dir) == "lstm":
+        _evaluate_lstm(run_dir, examples, baseline_examples, 16 if num_samples is None else num_samples,
+                       sample_steps, seed, as_json)
+        return
+    if num_samples is None:
+        num_samples = 64
     from generation.music_vae.evaluate import evaluate as run_evaluation
     from generation.music_vae.trained_model import TrainedModel
 
@@ -265,6 +329,30 @@ def evaluate(run_dir, examples, num_samples, seed, as_json) -> None:
         shares = ", ".join(f"{name} {share:.0%}" for name, share in stats.class_share.items() if share >= 0.005)
         click.echo(f"  {label:<11} hits/bar {stats.hits_per_bar:5.1f}  velocity {stats.velocity_mean:5.1f} "
                    f"± {stats.velocity_std:4.1f}  offset spread {stats.offset_std:.3f} steps  ({shares})")
+
+
+def _evaluate_lstm(run_dir, examples, baseline_examples, num_samples, sample_steps, seed, as_json) -> None:
+    from generation.lstm import LSTMModel
+    from generation.lstm.evaluate import evaluate as run_evaluation
+
+    model = LSTMModel(run_dir)
+    result = run_evaluation(model, list(examples), baseline_examples=list(baseline_examples), num_samples=num_samples,
+                            sample_steps=sample_steps, seed=seed)
+    if as_json:
+        click.echo(json.dumps(result.to_json()))
+        return
+    click.echo(f"{model.config.name} on {result.tracks:,} tracks ({result.events:,} events) of {', '.join(examples)}")
+    click.echo(f"  NLL per event  {result.nll_per_event:.3f} nats  (bigram baseline: {result.bigram_nll_per_event:.3f}, "
+               f"fitted on {result.bigram_fitted_on})")
+    click.echo(f"  accuracy       {result.accuracy:.3f}  (next event, teacher-forced)")
+    rows = [("test data", result.test_statistics)]
+    if result.sample_statistics is not None:
+        rows.append((f"{result.sample_statistics.pieces} samples", result.sample_statistics))
+    click.echo(f"  over {result.sample_steps} steps per piece:  mean (lowest - highest piece)")
+    for label, stats in rows:
+        click.echo(f"  {label:<11} pitch range {stats.pitch_range_mean:5.1f} ({stats.pitch_range_low:.0f}-{stats.pitch_range_high:.0f})"
+                   f"  distinct 4-grams {stats.distinct_4gram_mean:.2f} ({stats.distinct_4gram_low:.2f}-{stats.distinct_4gram_high:.2f})"
+                   f"  longest repeated run {stats.longest_run_mean:5.1f} ({stats.longest_run_low:.0f}-{stats.longest_run_high:.0f})")
 
 
 @cli.command()

@@ -1,6 +1,6 @@
 """One training loop for every model family (what `gen train` runs).
 
-A family (GrooVAE here; the LSTM note models plug in the same way) supplies a `Family`: how to
+A family (GrooVAE, the LSTM note models) supplies a `Family`: how to
 build its model from a resolved config, turn NoteSequences into training examples, batch them, and
 compute the loss. The loop supplies the rest: device choice (the GPU when there is one, bf16
 autocast there), Magenta's learning-rate decay and global-norm clipping, progress, evaluation at
@@ -183,6 +183,10 @@ def family_for(name: str) -> Family:
         from generation.music_vae.family import GrooVAEFamily
 
         return GrooVAEFamily()
+    if name == "lstm":
+        from generation.lstm.family import LSTMFamily
+
+        return LSTMFamily()
     raise BadConfig(f"unknown model family {name!r}")
 
 
@@ -348,7 +352,12 @@ def train(
                         writer.add_scalar(f"train/{key}", value, step)
                 if bar is not None:
                     bar.update(1)
-                    bar.set_postfix(loss=f"{metrics['loss']:.3f}", kl=f"{metrics.get('kl_bits', 0.0):.1f}")
+                    shown = {"loss": f"{metrics['loss']:.3f}"}
+                    if "kl_bits" in metrics:
+                        shown["kl"] = f"{metrics['kl_bits']:.1f}"
+                    elif "accuracy" in metrics:
+                        shown["acc"] = f"{metrics['accuracy']:.3f}"
+                    bar.set_postfix(shown)
                 if eval_data is not None and distributed.is_main and (
                         step % options.eval_every_steps == 0 or step == options.num_steps):
                     eval_metrics = evaluate_loss(family, distributed.unwrap(model), eval_data, options.eval_batches,

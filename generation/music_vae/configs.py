@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import importlib.resources
 import inspect
 import json
 from collections.abc import Iterator, Mapping
@@ -19,8 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from generation import config_files
 from generation.errors import BadConfig
-from generation.io.files import read_json_object
 
 FAMILY = "groovae"
 
@@ -121,14 +120,11 @@ def update_config(config: Config, update_dict: Mapping[str, Any]) -> Config:
 
 
 def _configs_dir() -> Path:
-    try:
-        return Path(str(importlib.resources.files("generation.configs")))
-    except ModuleNotFoundError:  # a source checkout that is not installed
-        return Path(__file__).resolve().parents[2] / "configs"
+    return config_files.configs_dir()
 
 
 def _read_json(path: Path) -> dict[str, Any]:
-    return read_json_object(path, error=BadConfig, what="config file")
+    return config_files.read_config_file(path)
 
 
 _NAMED_KEYS = {"base", "description", "hparams", "data_converter"}
@@ -136,8 +132,8 @@ _BASE_KEYS = {"family", "description", "hparams", "data_converter"}
 
 
 def config_names() -> list[str]:
-    """Every named config in configs/, sorted."""
-    return sorted(p.stem for p in _configs_dir().glob("*.json") if not p.name.endswith(".base.json"))
+    """Every named GrooVAE config in configs/, sorted (the LSTM configs are `generation.lstm.configs`')."""
+    return config_files.names_of_family(FAMILY)
 
 
 def describe_configs() -> Iterator[tuple[str, str]]:
@@ -150,8 +146,8 @@ def load_config(name: str) -> Config:
     """The named config, resolved: Magenta's defaults <- its family's base file <- its own file."""
     directory = _configs_dir()
     path = directory / f"{name}.json"
-    if not path.is_file():
-        raise BadConfig(f"unknown config {name!r}; known: {', '.join(config_names())}")
+    if not path.is_file() or name not in config_names():
+        raise BadConfig(f"unknown GrooVAE config {name!r}; known: {', '.join(config_names())}")
     named = _read_json(path)
     unknown = sorted(set(named) - _NAMED_KEYS)
     if unknown:

@@ -1,0 +1,99 @@
+"""The named config files in `configs/`, shared by every model family.
+
+A named config `NAME.json` states a `base` (default: its family's name) and what differs from
+`BASE.base.json`; the base file names the `family` ("groovae", "lstm") whose loader resolves it.
+`load_any_config(name)` and `config_from_run(run_dir)` dispatch on that family, so `gen train`,
+`gen sample` and `gen evaluate` serve every family through one entry point.
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from generation.errors import BadConfig
+from generation.io.files import read_json_object
+
+FAMILIES = ("groovae", "lstm")
+
+
+def configs_dir() -> Path:
+    try:
+        return Path(str(importlib.resources.files("generation.configs")))
+    except ModuleNotFoundError:  # a source checkout that is not installed
+        return Path(__file__).resolve().parents[1] / "configs"
+
+
+def read_config_file(path: Path) -> dict[str, Any]:
+    return read_json_object(path, error=BadConfig, what="config file")
+
+
+def all_config_names() -> list[str]:
+    """Every named config in configs/, sorted (base files excluded)."""
+    return sorted(p.stem for p in configs_dir().glob("*.json") if not p.name.endswith(".base.json"))
+
+
+def config_family(name: str) -> str:
+    """The family of the named config, read from its base file."""
+    path = configs_dir() / f"{name}.json"
+    if not path.is_file():
+        raise BadConfig(f"unknown config {name!r}; known: {', '.join(all_config_names())}")
+    base = str(read_config_file(path).get("base", ""))
+    base_path = configs_dir() / f"{base}.base.json"
+    if not base or not base_path.is_file():
+        raise BadConfig(f"{path}: base {base!r} has no file {base_path.name} in {configs_dir()}")
+    family = read_config_file(base_path).get("family")
+    if family not in FAMILIES:
+        raise BadConfig(f"{base_path}: family {family!r} is not one of {', '.join(FAMILIES)}")
+    return str(family)
+
+
+def names_of_family(family: str) -> list[str]:
+    return [name for name in all_config_names() if config_family(name) == family]
+
+
+def describe_all_configs() -> list[tuple[str, str, str]]:
+    """(name, family, description) per named config, from the files alone (no models built)."""
+    return [
+        (name, config_family(name), str(read_config_file(configs_dir() / f"{name}.json").get("description", "")))
+        for name in all_config_names()
+    ]
+
+
+def load_any_config(name: str) -> Any:
+    """The named config of any family, resolved (a GrooVAE `Config` or an LSTM `LSTMConfigSpec`)."""
+    family = config_family(name)
+    if family == "groovae":
+        from generation.music_vae.configs import load_config
+
+        return load_config(name)
+    from generation.lstm.configs import load_config as load_lstm_config
+
+    return load_lstm_config(name)
+
+
+def config_from_json(data: Mapping[str, Any], source: str) -> Any:
+    """A resolved config of any family from a run directory's config.json."""
+    family = data.get("family")
+    if family == "groovae":
+        from generation.music_vae.configs import Config
+
+        return Config.from_json(data, source)
+    if family == "lstm":
+        from generation.lstm.configs import LSTMRunConfig
+
+        return LSTMRunConfig.from_json(data, source)
+    raise BadConfig(f"{source}: family {family!r} is not one of {', '.join(FAMILIES)}")
+
+
+def run_family(run_dir: str | Path) -> str:
+    """The family of a run directory (or a checkpoint file inside one)."""
+    from generation.checkpoint import read_run_config, resolve_checkpoint
+
+    directory, _ = resolve_checkpoint(run_dir)
+    family = read_run_config(directory).get("family")
+    if family not in FAMILIES:
+        raise BadConfig(f"{directory / 'config.json'}: family {family!r} is not one of {', '.join(FAMILIES)}")
+    return str(family)

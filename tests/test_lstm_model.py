@@ -1,0 +1,86 @@
+"""The LSTM model and its sampling: the fast stepper agrees with the model's forward pass and with
+the plain loop; temperature, top-k, top-p and beam search behave; attention looks back only."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from generation.lstm.model import EventLSTM, EventLSTMConfig, Stepper, choose, plain_sample
+
+VOCAB = 30
+
+
+def model_with(**overrides) -> EventLSTM:
+    torch.manual_seed(0)
+    config = EventLSTMConfig(vocab_size=VOCAB, rnn_layer_sizes=[24, 24, 24], embedding_size=12, attn_length=5,
+                             binary_counter_bits=4, residual_connections=True)
+    for key, value in overrides.items():
+        setattr(config, key, value)
+    return EventLSTM(config).eval()
+
+
+STEPS = torch.tensor([1] * (VOCAB - 2) + [0, 0])  # every token one step, the last two (START, END) none
+
+
+@pytest.mark.parametrize("overrides", [{}, {"attn_length": 0, "binary_counter_bits": 0, "residual_connections": False}])
+def test_stepping_gives_the_forward_passs_logits(overrides) -> None:
+    model = model_with(**overrides)
+    tokens = torch.randint(0, VOCAB, (3, 17))
+    positions = 5 + STEPS[tokens].cumsum(dim=1)
+    with torch.no_grad():
+        full = model(tokens, positions)  # [3, 17, V]
+        stepper = Stepper(model, STEPS)
+        state = stepper.initial_state(3)
+        stepped = torch.stack([stepper.step(state, tokens[:, t], positions[:, t]) for t in range(17)], dim=1)
+    assert torch.allclose(full, stepped, atol=1e-5)
+
+
+def test_attention_never_looks_ahead() -> None:
+    model = model_with()
+    tokens = torch.randint(0, VOCAB, (1, 12))
+    changed = tokens.clone()
+    changed[0, 8:] = (changed[0, 8:] + 1) % VOCAB
+    with torch.no_grad():
+        a, b = model(tokens, torch.arange(12)[None]), model(changed, torch.arange(12)[None])
+    assert torch.equal(a[:, :8], b[:, :8]) and not torch.allclose(a[:, 8:], b[:, 8:])
+
+
+@pytest.mark.parametrize("temperature, top_k, top_p", [(1.0, 0, 1.0), (0.7, 5, 1.0), (1.3, 0, 0.9)])
+def test_the_fast_loop_picks_the_plain_loops_tokens(temperature, top_k, top_p) -> None:
+    from generation.lstm.generate import LSTMModel, SamplingOptions
+
+    model = model_with()
+    generator = torch.Generator().manual_seed(3)
+    u = torch.rand((40, 4), generator=generator)
+    primer = [VOCAB - 2, 4, 7, 9]
+    expected = plain_sample(model, STEPS, primer, 2, u, temperature, top_k, top_p)
+
+    fast = LSTMModel.__new__(LSTMModel)  # the sampling loop of a loaded model, around this one
+    fast.model, fast.device, fast.token_steps = model, torch.device("cpu"), STEPS
+    fast.stepper = Stepper(model, STEPS)
+    fast.encoding = type("E", (), {"end_token": VOCAB - 1})()
+    generator = torch.Generator().manual_seed(3)
+    got = fast.sample_tokens(primer, 2, 4, 40, SamplingOptions(temperature, top_k, top_p), generator)
+    # The fast loop draws MAX_EVENTS_PER_STEP * steps uniforms up front; the first 40 rows are u.
+    # (It stops after 40 steps, not 40 tokens: a START token advances no step.)
+    for row, tokens in enumerate(got):
+        plain = expected[row][: expected[row].index(VOCAB - 1) + 1] if VOCAB - 1 in expected[row] else expected[row]
+        assert tokens[: len(plain)] == plain and len(tokens) >= min(len(plain), 40)
+
+
+def test_choose_follows_the_distribution_and_its_cuts() -> None:
+    logits = torch.log(torch.tensor([[0.5, 0.3, 0.15, 0.05]]))
+    u = torch.linspace(0, 1, 2001)[:-1]
+    picked = torch.stack([choose(logits, x[None], 1.0, 0, 1.0)[0] for x in u]).flatten()
+    shares = np.bincount(picked.numpy(), minlength=4) / len(u)
+    assert np.allclose(shares, [0.5, 0.3, 0.15, 0.05], atol=2e-3)
+    top2 = torch.stack([choose(logits, x[None], 1.0, 2, 1.0)[0] for x in u]).flatten()
+    assert set(top2.tolist()) == {0, 1}
+    nucleus = torch.stack([choose(logits, x[None], 1.0, 0, 0.7)[0] for x in u]).flatten()
+    assert set(nucleus.tolist()) == {0, 1}  # 0.5 + 0.3 is the smallest set reaching 0.7
+    cold = torch.stack([choose(logits, x[None], 0.01, 0, 1.0)[0] for x in u]).flatten()
+    assert set(cold.tolist()) == {0}
+    _, log_prob = choose(logits, torch.tensor([0.0]), 1.0, 2, 1.0)
+    assert float(log_prob) == pytest.approx(np.log(0.5 / 0.8), abs=1e-6)
