@@ -395,6 +395,76 @@ def interpolate(run_dir, start, end, steps, output, temperature, seed) -> None:
     click.echo(f"{output}  {steps} grooves, {len(result.notes)} notes, {result.total_time:.1f} s")
 
 
+def _role_models(pairs: tuple[str, ...]) -> dict:
+    from generation.lstm import LSTMModel
+    from generation.transcription import ROLES
+
+    models = {}
+    for pair in pairs:
+        role, _, run_dir = pair.partition("=")
+        if role not in ROLES or not run_dir:
+            raise click.BadParameter(f"{pair!r} is not ROLE=RUN_DIR with ROLE one of {', '.join(ROLES)}",
+                                     param_hint="--model")
+        models[role] = LSTMModel(run_dir)
+    return models
+
+
+@cli.command("continue")
+@click.argument("song", type=click.Path(exists=True, dir_okay=False))
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="The MIDI file to write.")
+@click.option("--bars", type=click.IntRange(min=1), default=8, show_default=True, help="Bars of continuation.")
+@click.option("--model", "model_pairs", multiple=True, metavar="ROLE=RUN_DIR",
+              help="The model continuing tracks of a role (drums, bass, melody, chords); repeatable.")
+@click.option("--temperature", type=click.FloatRange(min=1e-3), default=1.0, show_default=True)
+@click.option("--seed", type=int, help="Same seed, same continuation.")
+@click.option("--only-continuation", is_flag=True, help="Write only the new part (at its time after the piece).")
+@click.option("--tempo-from", type=click.Choice(["auto", "notes", "file"]), default="auto", show_default=True,
+              help="auto: estimate from the notes for MT3-style files, else trust the file's tempo.")
+@click.option("--json", "as_json", is_flag=True, help="End with one JSON line describing the piece and the output.")
+def continue_command(song, output, bars, model_pairs, temperature, seed, only_continuation, tempo_from, as_json) -> None:
+    """Continue a piece (MT3 transcriptions included) by --bars bars, in its tempo, meter and instruments.
+
+    \b
+    Example:
+      gen continue song.mid -o continued.mid --model drums=runs/drums --model melody=runs/melody
+    """
+    from generation.continuation import continue_piece
+    from generation.io.writers import write_midi
+
+    models = _role_models(model_pairs)
+    if not models:
+        raise click.UsageError("give at least one --model ROLE=RUN_DIR")
+    sequence = _read_one(song)
+    estimate = {"auto": None, "notes": True, "file": False}[tempo_from]
+    result = continue_piece(sequence, models, bars=bars, temperature=temperature, seed=seed,
+                            only_continuation=only_continuation, estimate_tempo=estimate,
+                            progress=lambda line: click.echo(line, err=True), name=song)
+    write_midi(result.sequence, output)
+    _print_continuation(result, song, output, as_json)
+
+
+def _print_continuation(result, song, output, as_json) -> None:
+    a = result.analysis
+    style = "MT3-style transcription" if a.mt3_style else "MIDI"
+    click.echo(f"{song}: {style}, {a.tempo_bpm:.1f} bpm ({a.tempo_source}), {a.time_signature[0]}/{a.time_signature[1]}, "
+               f"{a.key or 'no key'}, {a.bars:.1f} bars, first downbeat at {a.first_downbeat:.3f} s")
+    for item in result.tracks:
+        t = item.track
+        what = f"+{item.new_notes} notes from {item.model}" if item.model and not item.skipped else f"kept ({item.skipped})"
+        click.echo(f"  {t.role:<7} program {t.program:>3}{' (drums)' if t.is_drum else '':<8} {t.notes:>6} notes  {what}")
+    click.echo(f"Wrote {output}: {result.bars} bars from {a.continuation_start:.3f} s")
+    if as_json:
+        click.echo(json.dumps({
+            "tempo_bpm": a.tempo_bpm, "tempo_source": a.tempo_source,
+            "time_signature": f"{a.time_signature[0]}/{a.time_signature[1]}", "key": a.key, "bars": round(a.bars, 3),
+            "mt3_style": a.mt3_style, "continuation_start": a.continuation_start,
+            "tracks": [{"role": i.track.role, "program": i.track.program, "is_drum": i.track.is_drum,
+                        "notes": i.track.notes, "new_notes": i.new_notes, "model": i.model, "skipped": i.skipped}
+                       for i in result.tracks],
+            "output": str(output),
+        }))
+
+
 @cli.group()
 def data() -> None:
     """Named datasets: where they come from, their licenses, and preparing them."""

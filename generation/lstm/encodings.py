@@ -239,8 +239,12 @@ class Encoding:
         counts["tracks_extracted"] += len(result)
         return result
 
-    def prime(self, primer: NoteSequence) -> Primed:
-        """The primer encoded for continuing it (`NoPrimerEvents` if the encoding finds nothing in it)."""
+    def prime(self, primer: NoteSequence, start_time: float | None = None) -> Primed:
+        """The primer encoded for continuing it from `start_time` seconds (default: where it ends);
+        `NoPrimerEvents` if the encoding finds nothing in it."""
+        if start_time is not None:
+            primer = copy.deepcopy(primer)
+            primer.total_time = max(start_time, max([n.end_time for n in primer.notes], default=0.0))
         quantized, seconds_per_step = self._quantize_primer(primer)
         events, first_step, transpose = self._primer_events(quantized)
         return Primed(self.tokens(events, end=False), first_step, quantized.total_quantized_steps, seconds_per_step,
@@ -557,8 +561,12 @@ class PerformanceEncoding(Encoding):
 
     def _quantize_primer(self, primer: NoteSequence) -> tuple[NoteSequence, float]:
         quantized = self.quantized_pieces(primer, Counter())[0]
-        # The continuation starts where the primer's last note ends, not after a trailing silence.
+        # The continuation starts where the primer's last note ends (or at its total_time when that is
+        # later: a start time asked for), not after a trailing silence of the file.
         quantized.total_quantized_steps = max([n.quantized_end_step for n in quantized.notes], default=0)
+        if primer.total_time > max([n.end_time for n in primer.notes], default=0.0) + 1e-9:
+            quantized.total_quantized_steps = max(quantized.total_quantized_steps,
+                                                  round(primer.total_time * self.steps_per_second))
         return quantized, 1.0 / self.steps_per_second
 
     def _primer_events(self, quantized: NoteSequence) -> tuple[list[Any], int, int]:

@@ -105,24 +105,25 @@ class LSTMModel:
     def generate(self, primer: NoteSequence | None = None, *, num_steps: int | None = None, bars: float | None = None,
                  seconds: float | None = None, temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0,
                  beam_size: int = 1, branch_factor: int = 1, steps_per_iteration: int = 1,
-                 seed: int | None = None) -> NoteSequence:
+                 seed: int | None = None, start_time: float | None = None) -> NoteSequence:
         """One piece: `primer` (or nothing) continued by `num_steps` / `bars` / `seconds`."""
         return self.sample(1, primer, num_steps=num_steps, bars=bars, seconds=seconds, temperature=temperature,
                            top_k=top_k, top_p=top_p, beam_size=beam_size, branch_factor=branch_factor,
-                           steps_per_iteration=steps_per_iteration, seed=seed)[0]
+                           steps_per_iteration=steps_per_iteration, seed=seed, start_time=start_time)[0]
 
     def sample(self, n: int, primer: NoteSequence | None = None, *, num_steps: int | None = None,
                bars: float | None = None, seconds: float | None = None, temperature: float = 1.0, top_k: int = 0,
                top_p: float = 1.0, beam_size: int = 1, branch_factor: int = 1, steps_per_iteration: int = 1,
-               seed: int | None = None) -> list[NoteSequence]:
-        """`n` pieces at once (one batch; beam search runs one beam per piece)."""
+               seed: int | None = None, start_time: float | None = None) -> list[NoteSequence]:
+        """`n` pieces at once (one batch; beam search runs one beam per piece). With a primer, the
+        continuation starts at `start_time` seconds (default: where the primer ends)."""
         import torch
 
         options = SamplingOptions(temperature, top_k, top_p, beam_size, branch_factor, steps_per_iteration)
         options.check()
         steps = self.steps_for(num_steps=num_steps, bars=bars, seconds=seconds, primer=primer)
         if primer is not None and primer.notes:
-            primed = self.encoding.prime(primer)
+            primed = self.encoding.prime(primer, start_time)
         else:
             from generation.lstm.encodings import Primed
 

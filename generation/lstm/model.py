@@ -207,14 +207,39 @@ class Stepper:
 
     def feed(self, state: SamplingState, tokens: torch.Tensor, first_step: torch.Tensor) -> torch.Tensor:
         """Feeds a primer of tokens [B, T] (rows alike in length) whose first event after the first
-        token falls on `first_step` [B]; returns the logits after its last token [B, V]."""
-        position = first_step.clone()
-        logits = None
-        for t in range(tokens.shape[1]):
-            position = position + (self.token_steps[tokens[:, t]] if t > 0 else 0)
-            logits = self.step(state, tokens[:, t], position)
-        assert logits is not None
-        return logits
+        token falls on `first_step` [B]; returns the logits after its last token [B, V].
+
+        The primer runs through the fused LSTM in one pass (a long piece primes in milliseconds,
+        not one Python step per event); the states it leaves are the stepper's."""
+        model, c = self.model, self.config
+        steps = self.token_steps[tokens].clone()
+        steps[:, 0] = 0
+        positions = first_step[:, None] + steps.cumsum(dim=1)  # [B, T] the step of each next event
+        x = model._inputs(tokens, positions)
+        for index, layer in enumerate(model.layers):
+            h0, c0 = state.states[index]
+            y, (h, cell) = layer(x, (h0[None].contiguous(), c0[None].contiguous()))
+            state.states[index] = (h[0], cell[0])
+            x = x + y if c.residual_connections and index > 0 and x.shape == y.shape else y  # [B, T, H]
+        if c.attn_length:
+            keep = min(x.shape[1], c.attn_length + 1)
+            recent = x[:, -keep:]  # [B, keep, H] the window the next step attends over
+            assert state.memory is not None and state.keys is not None
+            state.memory = torch.cat([state.memory[:, keep:], recent], dim=1)
+            state.keys = torch.cat([state.keys[:, keep:], model.attn_key(recent)], dim=1)
+            state.filled = min(state.filled + keep, state.memory.shape[1])
+            x = self._attended_last(x)
+        state.token, state.position = tokens[:, -1], positions[:, -1]
+        return model.output(x[:, -1])  # [B, V]
+
+    def _attended_last(self, outputs: torch.Tensor) -> torch.Tensor:
+        """The attention output [B, 1, H] of the last step of top-layer outputs [B, T, H]."""
+        model = self.model
+        window = outputs[:, -(self.config.attn_length + 1):]  # [B, <= K + 1, H]
+        query = model.attn_query(outputs[:, -1:])  # [B, 1, H]
+        scores = query @ model.attn_key(window).transpose(1, 2) / math.sqrt(outputs.shape[-1])  # [B, 1, <= K + 1]
+        context = scores.softmax(dim=-1) @ window  # [B, 1, H]
+        return torch.tanh(model.attn_mix(torch.cat([outputs[:, -1:], context], dim=-1)))
 
 
 def plain_sample(model: EventLSTM, token_steps: torch.Tensor, primer: list[int], first_step: int, u: torch.Tensor,

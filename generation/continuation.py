@@ -1,0 +1,129 @@
+"""`gen continue`: carry a piece on, track by track, with the model for each track's role.
+
+The piece is analysed (`generation.transcription.analyse`: tempo, meter, downbeat, key, roles),
+laid on its grid (`on_grid`: shifted so downbeats fall on bar lines; no note is moved relative to
+another), and each track whose role has a model is continued from its own notes, starting on the
+first downbeat at or after the piece's end. The output holds the original piece untouched (every
+note at its time, pitch, velocity and instrument) and the continuation after it.
+
+Roles and models: drums -> a drum model (drum_kit_rnn); melody and bass -> a melody model
+(attention_rnn, basic_rnn), bass falling back to the melody model; chords -> a polyphony model
+(polyphony_rnn) or a performance model, falling back to the melody model. A track whose role has no
+model is kept and not continued, and the report says so.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from generation.errors import GenError
+from generation.protos import NoteSequence
+from generation.transcription import Analysis, Track, analyse, on_grid
+
+FALLBACKS = {"drums": ("drums",), "melody": ("melody",), "bass": ("bass", "melody"), "chords": ("chords", "melody")}
+
+
+@dataclass
+class TrackResult:
+    track: Track
+    model: str | None  # the run continuing it, or None
+    new_notes: int = 0
+    skipped: str = ""  # why it was not continued
+
+
+@dataclass
+class ContinuationResult:
+    sequence: NoteSequence
+    analysis: Analysis
+    tracks: list[TrackResult] = field(default_factory=list)
+    bars: int = 0
+
+
+def model_for(role: str, models: Mapping[str, Any]) -> tuple[str, Any] | None:
+    for candidate in FALLBACKS[role]:
+        if candidate in models:
+            return candidate, models[candidate]
+    return None
+
+
+def _track_notes(sequence: NoteSequence, track: Track) -> NoteSequence:
+    part = copy.deepcopy(sequence)
+    del part.notes[:]
+    for note in sequence.notes:
+        if (note.instrument, note.program, note.is_drum) == (track.instrument, track.program, track.is_drum):
+            part.notes.add().CopyFrom(note)
+    return part
+
+
+def continue_piece(
+    sequence: NoteSequence,
+    models: Mapping[str, Any],
+    *,
+    bars: int = 8,
+    temperature: float = 1.0,
+    seed: int | None = None,
+    only_continuation: bool = False,
+    estimate_tempo: bool | None = None,
+    progress: Callable[[str], None] | None = None,
+    name: str = "the piece",
+) -> ContinuationResult:
+    """Continues each track of `sequence` by `bars` bars with `models[role]` (`LSTMModel`s by role).
+    `name` (the file) goes into error messages."""
+    from generation.errors import BadInputFile
+
+    if bars < 1:
+        raise GenError(f"bars must be at least 1; got {bars}")
+    try:
+        analysis = analyse(sequence, estimate=estimate_tempo)
+    except GenError as error:
+        raise BadInputFile(name, str(error)) from None
+    shift = analysis.grid_shift
+    grid = on_grid(sequence, analysis)
+    start = analysis.continuation_start + shift  # on the grid: a bar line
+    output = copy.deepcopy(sequence)
+    if only_continuation:
+        del output.notes[:]
+    result = ContinuationResult(output, analysis, bars=bars)
+    if not any(model_for(t.role, models) for t in analysis.tracks):
+        roles = sorted({t.role for t in analysis.tracks})
+        raise GenError(f"{name}: no model for any of its tracks ({', '.join(roles)}); "
+                       "give --model ROLE=RUN_DIR for one of them")
+    for index, track in enumerate(analysis.tracks):
+        chosen = model_for(track.role, models)
+        if chosen is None:
+            result.tracks.append(TrackResult(track, None, skipped=f"no model for {track.role}"))
+            continue
+        role, model = chosen
+        if progress:
+            progress(f"continuing track {index + 1}/{len(analysis.tracks)} ({track.role}, program {track.program}) "
+                     f"with {model.config.name}")
+        primer = _track_notes(grid, track)
+        primer.total_time = start
+        try:
+            continued = model.generate(primer, bars=bars if model.encoding.metric else None,
+                                       seconds=None if model.encoding.metric else bars * analysis.bar_seconds,
+                                       temperature=temperature, seed=None if seed is None else seed + index,
+                                       start_time=start)
+        except GenError as error:  # e.g. nothing the model can use in this track
+            result.tracks.append(TrackResult(track, str(model.run_dir), skipped=str(error)))
+            continue
+        new = [n for n in continued.notes if n.start_time >= start - 1e-6]
+        for note in new:
+            added = output.notes.add()
+            added.CopyFrom(note)
+            added.start_time -= shift
+            added.end_time -= shift
+            added.instrument, added.program, added.is_drum = track.instrument, track.program, track.is_drum
+        result.tracks.append(TrackResult(track, str(model.run_dir), new_notes=len(new)))
+    end = analysis.continuation_start + bars * analysis.bar_seconds
+    output.total_time = max([end] + [n.end_time for n in output.notes])
+    if analysis.mt3_style:  # MT3's 120 bpm means nothing; the estimate does (note times stay in seconds)
+        del output.tempos[:]
+        output.tempos.add(qpm=analysis.tempo_bpm, time=0.0)
+        del output.time_signatures[:]
+        output.time_signatures.add(numerator=analysis.time_signature[0], denominator=analysis.time_signature[1],
+                                   time=0.0)
+    return result

@@ -1,0 +1,180 @@
+"""`gen continue` on MT3-style files built here from committed fixtures: tempo, downbeat, the
+original kept note for note, the continuation on the piece's grid, and bad input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from cli import cli
+from generation.io.midi import midi_to_note_sequence
+from generation.io.readers import read_music_file
+from generation.protos import NoteSequence
+from generation.transcription import analyse, is_mt3_style, mt3_style_midi
+
+from .conftest import FIXTURES
+
+GROOVE_FILES = sorted((FIXTURES / "groove").rglob("*.mid"))
+# Tempo is estimated reliably from more than 10 s of music; the one-bar fill is checked apart.
+LONG_FILES = [p for p in GROOVE_FILES if "_fill_" not in p.name]
+FILL = next(p for p in GROOVE_FILES if "_fill_" in p.name)
+ARRANGEMENT = FIXTURES / "multitrack" / "pop_arrangement.mid"
+
+
+def run(*args: str):
+    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+
+
+def tempo_hit(estimate: float, truth: float) -> bool:
+    return any(abs(estimate - truth * m) / (truth * m) <= 0.04 for m in (0.5, 1.0, 2.0))
+
+
+def mt3_copy(path: Path, tmp_path: Path, velocity: int | None = 127) -> Path:
+    original = read_music_file(path).sequences[0]
+    out = tmp_path / f"{path.stem}_mt3.mid"
+    out.write_bytes(mt3_style_midi(original, velocity=velocity))
+    return out
+
+
+@pytest.mark.parametrize("path", LONG_FILES + [ARRANGEMENT], ids=lambda p: p.stem)
+def test_mt3_style_copies_give_the_files_tempo(path: Path, tmp_path: Path) -> None:
+    original = read_music_file(path).sequences[0]
+    copy = read_music_file(mt3_copy(path, tmp_path)).sequences[0]
+    assert is_mt3_style(copy) and not is_mt3_style(original)
+    analysis = analyse(copy)
+    assert analysis.tempo_source == "estimated" and analysis.flat_velocities
+    assert tempo_hit(analysis.tempo_bpm, original.tempos[0].qpm), (analysis.tempo_bpm, original.tempos[0].qpm)
+    assert analyse(original).tempo_source == "file"  # an ordinary file's own tempo is trusted
+
+
+def test_a_short_fill_still_gives_a_tempo_in_range(tmp_path: Path) -> None:
+    analysis = analyse(read_music_file(mt3_copy(FILL, tmp_path)).sequences[0])
+    assert 60 <= analysis.tempo_bpm < 200 and analysis.continuation_start >= analysis.end_time - 1e-6
+
+
+def test_a_drummers_downbeat_is_found(tmp_path: Path) -> None:
+    """A 4/4 Groove file starts on a bar line: the copy's estimated downbeat is on the file's bar grid."""
+    path = next(p for p in LONG_FILES if p.name.endswith("4-4.mid"))
+    original = read_music_file(path).sequences[0]
+    analysis = analyse(read_music_file(mt3_copy(path, tmp_path)).sequences[0])
+    assert analysis.tempo_bpm == pytest.approx(original.tempos[0].qpm, rel=0.01)
+    bar = 4 * 60 / original.tempos[0].qpm
+    off = (analysis.first_downbeat / bar) % 1
+    assert min(off, 1 - off) < 0.05, (analysis.first_downbeat, bar)
+
+
+def test_roles_and_key_of_an_arrangement() -> None:
+    analysis = analyse(read_music_file(ARRANGEMENT).sequences[0])
+    roles = {(t.program, t.is_drum): t.role for t in analysis.tracks}
+    assert roles == {(0, True): "drums", (33, False): "bass", (0, False): "chords", (80, False): "melody"}
+    assert analysis.key.endswith("major") or analysis.key.endswith("minor")
+
+
+@pytest.fixture(scope="module")
+def drum_and_melody_runs(tmp_path_factory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("continue")
+    inputs = [str(FIXTURES / part) for part in ("groove", "scores", "multitrack")]
+    assert run("preprocess", *inputs, "-o", str(root / "music"), "-q", "-j", "1").exit_code == 0
+    result = {}
+    for role, config in (("drums", "drum_kit_rnn_tiny"), ("melody", "attention_rnn_tiny"), ("chords", "polyphony_rnn_tiny")):
+        trained = run("train", "--config", config, "--examples", str(root / "music.tfrecord"), "--run-dir",
+                      str(root / config), "--num-steps", "8", "--workers", "1", "-q")
+        assert trained.exit_code == 0, trained.output
+        result[role] = root / config
+    return result
+
+
+def models_args(runs: dict[str, Path]) -> list[str]:
+    return [arg for role, path in runs.items() for arg in ("--model", f"{role}={path}")]
+
+
+def test_continue_keeps_every_note_and_follows_the_grid(drum_and_melody_runs, tmp_path: Path) -> None:
+    song = mt3_copy(ARRANGEMENT, tmp_path)
+    out = tmp_path / "continued.mid"
+    result = run("continue", str(song), "-o", str(out), "--bars", "4", "--seed", "3", "--json",
+                 *models_args(drum_and_melody_runs))
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report["output"] == str(out) and report["time_signature"] == "4/4" and report["key"]
+    assert tempo_hit(report["tempo_bpm"], 96.0)
+    assert {t["role"] for t in report["tracks"]} == {"drums", "bass", "melody", "chords"}
+    original = read_music_file(song).sequences[0]
+    written = read_music_file(out).sequences[0]
+    remaining = [(n.start_time, n.pitch, n.velocity, n.program, n.is_drum) for n in written.notes]
+    for note in original.notes:  # every original note: same time (1 ms), pitch, velocity, program
+        match = [r for r in remaining if abs(r[0] - note.start_time) < 1e-3 and r[1:] == (note.pitch, note.velocity, note.program, note.is_drum)]
+        assert match, note
+        remaining.remove(match[0])
+    start = report["continuation_start"]
+    end_of_piece = max(n.end_time for n in original.notes)
+    beat = 60 / report["tempo_bpm"]
+    assert start >= end_of_piece - 1e-3 and start - end_of_piece < 4 * beat + 1e-3  # the next downbeat
+    assert remaining and all(r[0] >= start - 1e-3 for r in remaining)
+    sixteenth = beat / 4
+    for onset, *_ in remaining:  # the continuation's onsets lie on the estimated tempo's 16th grid
+        steps = (onset - start) / sixteenth
+        assert abs(steps - round(steps)) < 0.05
+    assert max(r[0] for r in remaining) < start + 4 * 4 * beat
+    assert written.tempos[0].qpm == pytest.approx(report["tempo_bpm"], rel=1e-3)
+
+
+def test_only_the_continuation_and_a_missing_role(drum_and_melody_runs, tmp_path: Path) -> None:
+    song = mt3_copy(GROOVE_FILES[0], tmp_path)
+    out = tmp_path / "new.mid"
+    result = run("continue", str(song), "-o", str(out), "--only-continuation", "--bars", "2",
+                 "--model", f"drums={drum_and_melody_runs['drums']}")
+    assert result.exit_code == 0, result.output
+    analysis = analyse(read_music_file(song).sequences[0])
+    written = read_music_file(out).sequences[0]
+    assert written.notes and all(n.start_time >= analysis.continuation_start - 1e-3 for n in written.notes)
+    result = run("continue", str(song), "-o", str(tmp_path / "x.mid"), "--model", f"melody={drum_and_melody_runs['melody']}")
+    assert result.exit_code == 1 and "no model for any of its tracks (drums)" in result.stderr
+    assert not (tmp_path / "x.mid").exists()
+
+
+def write_sequence(path: Path, notes: list[tuple[int, float, float, int, bool]], tracks: int = 1) -> Path:
+    sequence = NoteSequence(ticks_per_quarter=220)
+    sequence.tempos.add(qpm=120)
+    for index, (pitch, start, end, velocity, is_drum) in enumerate(notes):
+        sequence.notes.add(pitch=pitch, start_time=start, end_time=end, velocity=velocity, is_drum=is_drum,
+                           instrument=index % tracks, program=(index % tracks) % 128)
+    sequence.total_time = max([n.end_time for n in sequence.notes], default=0.0)
+    path.write_bytes(mt3_style_midi(sequence))
+    return path
+
+
+def test_bad_and_odd_input_gives_a_line_or_a_sensible_result(drum_and_melody_runs, tmp_path: Path) -> None:
+    args = models_args(drum_and_melody_runs)
+    empty = write_sequence(tmp_path / "empty.mid", [])
+    result = run("continue", str(empty), "-o", str(tmp_path / "o1.mid"), *args)
+    assert result.exit_code == 1 and result.stderr.strip().endswith("it has no notes") and str(empty) in result.stderr
+    assert not (tmp_path / "o1.mid").exists()
+    one = write_sequence(tmp_path / "one.mid", [(60, 0.0, 0.5, 127, False)])
+    result = run("continue", str(one), "-o", str(tmp_path / "o2.mid"), "--seed", "1", *args)
+    assert result.exit_code == 0, result.output
+    odd = [(60, 0.0, 0.0, 127, False)] + [(62, 0.5 * i, 0.5 * i + 0.4, 127, False) for i in range(16)] * 2
+    result = run("continue", str(write_sequence(tmp_path / "odd.mid", odd)), "-o", str(tmp_path / "o3.mid"), *args)
+    assert result.exit_code == 0, result.output  # zero-length and doubled notes
+    many = [(40 + i % 40, 0.25 * i, 0.25 * i + 0.2, 100, False) for i in range(128 * 2)]
+    result = run("continue", str(write_sequence(tmp_path / "many.mid", many, tracks=120)), "-o", str(tmp_path / "o4.mid"),
+                 "--bars", "1", *args)
+    assert result.exit_code == 0, result.output
+    assert result.stdout.count("program") >= 100
+    assert run("continue", str(one), "-o", str(tmp_path / "o5.mid"), "--model", "lead=x").exit_code == 2
+
+
+def test_a_long_transcription_is_estimated_in_bounded_time_and_memory(tmp_path: Path) -> None:
+    """45 minutes of notes at 100 bpm: the tempo fit works in blocks of onsets."""
+    import time
+
+    sequence = NoteSequence(ticks_per_quarter=220)
+    beat = 0.6
+    for index in range(int(45 * 60 / beat * 2)):
+        sequence.notes.add(pitch=36 if index % 4 == 0 else 42, start_time=index * beat / 2,
+                           end_time=index * beat / 2 + 0.01, velocity=127, is_drum=True, instrument=9)
+    started = time.perf_counter()
+    analysis = analyse(sequence, estimate=True)
+    assert tempo_hit(analysis.tempo_bpm, 100.0) and time.perf_counter() - started < 60
