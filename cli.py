@@ -465,6 +465,78 @@ def _print_continuation(result, song, output, as_json) -> None:
         }))
 
 
+@cli.command()
+@click.argument("song", type=click.Path(exists=True, dir_okay=False))
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
+              help="The MIDI file to write; with -n above 1, OUTPUT-001.mid, OUTPUT-002.mid ...")
+@click.option("-n", "--num", "count", type=click.IntRange(min=1), default=1, show_default=True, help="Variations.")
+@click.option("--groove", "groove_run", type=click.Path(exists=True), help="A GrooVAE run for the drums.")
+@click.option("--mode", type=click.Choice(["vary", "humanize"]), default="vary", show_default=True,
+              help="humanize: only restore played timing and dynamics to the drums (a humanize GrooVAE).")
+@click.option("--model", "model_pairs", multiple=True, metavar="ROLE=RUN_DIR",
+              help="The LSTM re-sampling bars of a role's tracks (bass, melody, chords); repeatable.")
+@click.option("--amount", type=click.FloatRange(0, 1), default=0.5, show_default=True,
+              help="Share of each pitched track's bars that is re-sampled.")
+@click.option("--tracks", "roles", help="Only these roles, comma-separated (default: every role with a model).")
+@click.option("--temperature", type=click.FloatRange(min=0), default=1.0, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--tempo-from", type=click.Choice(["auto", "notes", "file"]), default="auto", show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="End with one JSON line describing the piece and the outputs.")
+def vary(song, output, count, groove_run, mode, model_pairs, amount, roles, temperature, seed, tempo_from,
+         as_json) -> None:
+    """Variations of a piece: drums re-grooved by GrooVAE, bars of pitched tracks re-sampled by LSTMs.
+
+    \b
+    Examples:
+      gen vary song.mid -o varied.mid --groove runs/4bar --model melody=runs/melody -n 3
+      gen vary mt3_drums.mid -o played.mid --groove runs/humanize --mode humanize
+    """
+    from pathlib import Path
+
+    from generation.continuation import vary_piece
+    from generation.io.writers import write_midi
+    from generation.transcription import ROLES
+
+    models = _role_models(model_pairs)
+    groove = None
+    if groove_run:
+        from generation.music_vae.trained_model import TrainedModel
+
+        groove = TrainedModel(config=None, batch_size=64, checkpoint_dir_or_path=groove_run)
+    if groove is None and not models:
+        raise click.UsageError("give --groove RUN_DIR and/or --model ROLE=RUN_DIR")
+    if mode == "humanize" and groove is None:
+        raise click.UsageError("--mode humanize needs --groove with a humanize-trained GrooVAE run")
+    chosen = tuple(r.strip() for r in roles.split(",")) if roles else None
+    if chosen and not set(chosen) <= set(ROLES):
+        raise click.BadParameter(f"{roles!r}: roles are {', '.join(ROLES)}", param_hint="--tracks")
+    sequence = _read_one(song)
+    estimate = {"auto": None, "notes": True, "file": False}[tempo_from]
+    paths = [output] if count == 1 else [str(Path(output).with_suffix("")) + f"-{k:03d}.mid" for k in range(1, count + 1)]
+    results = []
+    for number, path in enumerate(paths):
+        result = vary_piece(sequence, models, groove_model=groove, mode=mode, amount=amount, temperature=temperature,
+                            seed=seed + number, roles=chosen, estimate_tempo=estimate,
+                            progress=lambda line: click.echo(line, err=True), name=song)
+        write_midi(result.sequence, path)
+        results.append(result)
+    a = results[0].analysis
+    click.echo(f"{song}: {'MT3-style transcription' if a.mt3_style else 'MIDI'}, {a.tempo_bpm:.1f} bpm ({a.tempo_source}), "
+               f"{a.time_signature[0]}/{a.time_signature[1]}, {a.key or 'no key'}, {a.bars:.1f} bars")
+    for label, what in results[0].changed.items():
+        click.echo(f"  {label}: {what}")
+    for path in paths:
+        click.echo(f"Wrote {path}")
+    if as_json:
+        click.echo(json.dumps({
+            "tempo_bpm": a.tempo_bpm, "tempo_source": a.tempo_source,
+            "time_signature": f"{a.time_signature[0]}/{a.time_signature[1]}", "key": a.key, "bars": round(a.bars, 3),
+            "mt3_style": a.mt3_style,
+            "tracks": [{"role": t.role, "program": t.program, "is_drum": t.is_drum, "notes": t.notes} for t in a.tracks],
+            "changed": results[0].changed, "output": paths if count > 1 else paths[0],
+        }))
+
+
 @cli.group()
 def data() -> None:
     """Named datasets: where they come from, their licenses, and preparing them."""

@@ -127,3 +127,134 @@ def continue_piece(
         output.time_signatures.add(numerator=analysis.time_signature[0], denominator=analysis.time_signature[1],
                                    time=0.0)
     return result
+
+
+@dataclass
+class VariationResult:
+    sequence: NoteSequence
+    analysis: Analysis
+    changed: dict[str, str] = field(default_factory=dict)  # track label -> what was done
+
+
+def _shifted(sequence: NoteSequence, seconds: float) -> NoteSequence:
+    moved = copy.deepcopy(sequence)
+    for note in moved.notes:
+        note.start_time += seconds
+        note.end_time += seconds
+    return moved
+
+
+def vary_piece(
+    sequence: NoteSequence,
+    models: Mapping[str, Any],
+    *,
+    groove_model: Any = None,
+    mode: str = "vary",
+    amount: float = 0.5,
+    temperature: float = 1.0,
+    seed: int = 0,
+    roles: tuple[str, ...] | None = None,
+    estimate_tempo: bool | None = None,
+    progress: Callable[[str], None] | None = None,
+    name: str = "the piece",
+) -> VariationResult:
+    """A variation of `sequence`: drums re-grooved by `groove_model` (a GrooVAE `TrainedModel`;
+    mode "humanize": played timing and dynamics restored by a humanize model), and in each pitched
+    track a share `amount` of its bars re-sampled by the LSTM for its role, each from the piece's
+    own music before that bar. Tracks of other roles, and bars not chosen, stay as they are."""
+    import numpy as np
+
+    from generation.errors import BadInputFile
+
+    if mode not in ("vary", "humanize"):
+        raise GenError(f"mode must be 'vary' or 'humanize'; got {mode!r}")
+    if not 0 <= amount <= 1:
+        raise GenError(f"amount must be between 0 and 1; got {amount}")
+    try:
+        analysis = analyse(sequence, estimate=estimate_tempo)
+    except GenError as error:
+        raise BadInputFile(name, str(error)) from None
+    shift = analysis.grid_shift
+    grid = on_grid(sequence, analysis)
+    output = copy.deepcopy(grid)
+    result = VariationResult(output, analysis)
+    rng = np.random.default_rng(seed)
+    wanted = set(roles) if roles else set(ROLE_NAMES)
+    drum_tracks = [t for t in analysis.tracks if t.is_drum and "drums" in wanted]
+    if drum_tracks and groove_model is not None:
+        from generation.music_vae import tasks
+
+        if progress:
+            progress(f"{'humanizing' if mode == 'humanize' else 're-grooving'} the drums with {groove_model.config.name}")
+        if mode == "humanize":
+            varied = tasks.humanize(groove_model, output, seed=seed, name=name)
+        else:
+            varied = tasks.regroove(groove_model, output, temperature=temperature, seed=seed, name=name)
+        del output.notes[:]
+        output.notes.extend(varied.notes)
+        for track in drum_tracks:
+            result.changed[_label(track)] = f"{mode} by {groove_model.config.name}"
+    bar = analysis.bar_seconds
+    first_bar = int(np.floor((min(n.start_time for n in grid.notes)) / bar + 1e-9))
+    last_bar = int(np.ceil((analysis.continuation_start + shift) / bar - 1e-9))
+    for index, track in enumerate(analysis.tracks):
+        if track.is_drum or track.role not in wanted or mode == "humanize":
+            continue
+        chosen = model_for(track.role, models)
+        if chosen is None:
+            continue
+        _, model = chosen
+        bars = [b for b in range(first_bar, last_bar) if rng.random() < amount]
+        if progress:
+            progress(f"re-sampling {len(bars)} of {last_bar - first_bar} bars of track {index + 1} ({track.role}) "
+                     f"with {model.config.name}")
+        original = _track_notes(grid, track)
+        replaced = 0
+        for number in bars:
+            start, end = number * bar, (number + 1) * bar
+            primer = copy.deepcopy(original)
+            del primer.notes[:]
+            primer.notes.extend(n for n in original.notes if n.start_time < start - 1e-6)
+            if not primer.notes:
+                continue  # nothing before this bar to go on from
+            primer.total_time = start
+            try:
+                new = model.generate(primer, bars=1 if model.encoding.metric else None,
+                                     seconds=None if model.encoding.metric else bar, temperature=temperature,
+                                     seed=seed * 100_003 + index * 1_009 + number, start_time=start)
+            except GenError:
+                continue
+            keep = [n for n in output.notes if not (_belongs(n, track) and start - 1e-6 <= n.start_time < end - 1e-6)]
+            del output.notes[:]
+            output.notes.extend(keep)
+            for note in new.notes:
+                if start - 1e-6 <= note.start_time < end - 1e-6:
+                    added = output.notes.add()
+                    added.CopyFrom(note)
+                    added.end_time = min(added.end_time, end)
+                    added.instrument, added.program, added.is_drum = track.instrument, track.program, False
+            replaced += 1
+        result.changed[_label(track)] = f"{replaced} bars re-sampled by {model.config.name}"
+    varied = _shifted(output, -shift)
+    del varied.tempos[:]
+    del varied.time_signatures[:]
+    if analysis.mt3_style:
+        varied.tempos.add(qpm=analysis.tempo_bpm)
+        varied.time_signatures.add(numerator=analysis.time_signature[0], denominator=analysis.time_signature[1])
+    else:
+        varied.tempos.extend(sequence.tempos)
+        varied.time_signatures.extend(sequence.time_signatures)
+    varied.total_time = max([n.end_time for n in varied.notes], default=0.0)
+    result.sequence = varied
+    return result
+
+
+ROLE_NAMES = ("drums", "bass", "melody", "chords")
+
+
+def _belongs(note: Any, track: Track) -> bool:
+    return (note.instrument, note.program, note.is_drum) == (track.instrument, track.program, track.is_drum)
+
+
+def _label(track: Track) -> str:
+    return f"{track.role} (program {track.program}{', drums' if track.is_drum else ''})"

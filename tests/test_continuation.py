@@ -178,3 +178,50 @@ def test_a_long_transcription_is_estimated_in_bounded_time_and_memory(tmp_path: 
     started = time.perf_counter()
     analysis = analyse(sequence, estimate=True)
     assert tempo_hit(analysis.tempo_bpm, 100.0) and time.perf_counter() - started < 60
+
+
+@pytest.fixture(scope="module")
+def groove_run(drum_and_melody_runs) -> Path:
+    root = drum_and_melody_runs["drums"].parent
+    trained = run("train", "--config", "groovae_tiny", "--examples", str(root / "music.tfrecord"), "--run-dir",
+                  str(root / "groove"), "--num-steps", "4", "--batch-size", "2", "--workers", "1", "-q")
+    assert trained.exit_code == 0, trained.output
+    return root / "groove"
+
+
+def pitched(sequence) -> list[tuple]:
+    return sorted((round(n.start_time, 3), n.pitch, n.velocity, n.program) for n in sequence.notes if not n.is_drum)
+
+
+def test_vary_regrooves_drums_and_resamples_chosen_bars(drum_and_melody_runs, groove_run, tmp_path: Path) -> None:
+    song = mt3_copy(ARRANGEMENT, tmp_path)
+    original = read_music_file(song).sequences[0]
+    out = tmp_path / "varied.mid"
+    models = ["--model", f"melody={drum_and_melody_runs['melody']}", "--model", f"chords={drum_and_melody_runs['chords']}"]
+    result = run("vary", str(song), "-o", str(out), "-n", "2", "--groove", str(groove_run), *models, "--amount", "1",
+                 "--seed", "5", "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report["output"] == [str(tmp_path / "varied-001.mid"), str(tmp_path / "varied-002.mid")]
+    assert tempo_hit(report["tempo_bpm"], 96.0) and "drums (program 0, drums)" in report["changed"]
+    first, second = (read_music_file(p).sequences[0] for p in report["output"])
+    assert pitched(first) != pitched(original) and pitched(first) != pitched(second)
+    assert any(n.is_drum for n in first.notes)
+    end = max(n.end_time for n in original.notes)
+    assert all(n.start_time < end + 1e-3 for n in first.notes)  # a variation, not a continuation
+    # Nothing re-sampled: the pitched tracks come back note for note.
+    same = run("vary", str(song), "-o", str(tmp_path / "same.mid"), "--groove", str(groove_run), *models,
+               "--amount", "0")
+    assert same.exit_code == 0, same.output
+    assert pitched(read_music_file(tmp_path / "same.mid").sequences[0]) == pitched(original)
+
+
+def test_vary_humanize_and_its_errors(groove_run, tmp_path: Path) -> None:
+    song = mt3_copy(GROOVE_FILES[0], tmp_path)
+    result = run("vary", str(song), "-o", str(tmp_path / "played.mid"), "--groove", str(groove_run), "--mode", "humanize")
+    assert result.exit_code == 0, result.output
+    played = read_music_file(tmp_path / "played.mid").sequences[0]
+    assert played.notes and all(n.is_drum for n in played.notes)
+    assert run("vary", str(song), "-o", str(tmp_path / "x.mid")).exit_code == 2
+    result = run("vary", str(song), "-o", str(tmp_path / "x.mid"), "--groove", str(groove_run), "--tracks", "lead")
+    assert result.exit_code == 2 and "roles are drums, bass, melody, chords" in result.stderr

@@ -68,6 +68,26 @@ def humanize(model: Any, sequence: NoteSequence, *, temperature: float = 1e-3, s
     return result
 
 
+def regroove(model: Any, sequence: NoteSequence, *, temperature: float = 1.0, hit_temperature: float = 1e-3,
+             seed: int | None = 0, name: str = "<sequence>") -> NoteSequence:
+    """The piece with its drum part re-grooved: each window encoded, a latent vector drawn near it
+    (mu + temperature * sigma * noise: 1.0 samples the posterior, 0 reconstructs), and decoded."""
+    inputs, lengths, controls, window_seconds = _drum_windows(model, sequence, name)
+    _, mu, sigma = model.encode_tensors(inputs, lengths, controls, seed=seed)
+    noise = np.random.default_rng(seed).standard_normal(mu.shape).astype(np.float32)
+    z = (mu + temperature * sigma * noise).astype(np.float32)
+    length = max(len(t) for t in inputs)
+    control_input = np.stack([np.asarray(c, np.float32) for c in controls]) if model.config.data_converter.control_depth else None
+    decoded = model.decode_to_tensors(z, length, hit_temperature, control_input, seed=seed)
+    result = copy.deepcopy(sequence)
+    del result.notes[:]
+    result.notes.extend(note for note in sequence.notes if not note.is_drum)
+    for window in _lay_end_to_end(model, decoded, _tempo(sequence), window_seconds):
+        result.notes.extend(window.notes)
+    result.total_time = max((note.end_time for note in result.notes), default=0.0)
+    return result
+
+
 def interpolate_pieces(model: Any, start: NoteSequence, end: NoteSequence, steps: int, *, temperature: float = 1e-3,
                        seed: int | None = 0, names: tuple[str, str] = ("<start>", "<end>")) -> NoteSequence:
     """`steps` grooves from the first window of `start` to the first window of `end` (both included),
