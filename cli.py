@@ -209,7 +209,7 @@ def train(config_name, examples, eval_examples, run_dir, num_steps, batch_size, 
 
 
 @cli.command()
-@click.argument("run_dir", type=click.Path(exists=True))
+@click.argument("run_dir")
 @click.option("-n", "--num", "num_samples", type=click.IntRange(min=1), default=4, show_default=True)
 @click.option("--length", type=click.IntRange(min=1),
               help="Model steps (a 16th note; 10 ms for performance models). GrooVAE default: its max_seq_len.")
@@ -283,7 +283,7 @@ def _read_one(path: str):
 
 
 @cli.command()
-@click.argument("run_dir", type=click.Path(exists=True))
+@click.argument("run_dir")
 @click.option("--examples", required=True, multiple=True, type=click.Path(exists=True, dir_okay=False),
               help="TFRecord file(s) of held-out NoteSequences.")
 @click.option("--baseline-examples", multiple=True, type=click.Path(exists=True, dir_okay=False),
@@ -356,7 +356,7 @@ def _evaluate_lstm(run_dir, examples, baseline_examples, num_samples, sample_ste
 
 
 @cli.command()
-@click.argument("run_dir", type=click.Path(exists=True))
+@click.argument("run_dir")
 @click.argument("midi_file", type=click.Path(exists=True, dir_okay=False))
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False))
 @click.option("--temperature", type=click.FloatRange(min=1e-6), default=1e-3, show_default=True,
@@ -375,7 +375,7 @@ def humanize(run_dir, midi_file, output, temperature, seed) -> None:
 
 
 @cli.command()
-@click.argument("run_dir", type=click.Path(exists=True))
+@click.argument("run_dir")
 @click.argument("start", type=click.Path(exists=True, dir_okay=False))
 @click.argument("end", type=click.Path(exists=True, dir_okay=False))
 @click.option("--steps", type=click.IntRange(min=2), default=5, show_default=True, help="Grooves, both ends included.")
@@ -432,8 +432,15 @@ def continue_command(song, output, bars, model_pairs, temperature, seed, only_co
     from generation.io.writers import write_midi
 
     models = _role_models(model_pairs)
-    if not models:
-        raise click.UsageError("give at least one --model ROLE=RUN_DIR")
+    if not model_pairs:
+        from generation.bundled import defaults_by_role
+        from generation.lstm import LSTMModel
+
+        defaults = defaults_by_role()
+        if not defaults:
+            raise click.UsageError("no bundled models are installed; give --model ROLE=RUN_DIR")
+        models = {role: LSTMModel(model.path) for role, model in defaults.items() if role in ("drums", "bass", "melody", "chords")}
+        click.echo("Using bundled models: " + ", ".join(f"{role}={model.name}" for role, model in defaults.items()), err=True)
     sequence = _read_one(song)
     estimate = {"auto": None, "notes": True, "file": False}[tempo_from]
     result = continue_piece(sequence, models, bars=bars, temperature=temperature, seed=seed,
@@ -470,7 +477,7 @@ def _print_continuation(result, song, output, as_json) -> None:
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
               help="The MIDI file to write; with -n above 1, OUTPUT-001.mid, OUTPUT-002.mid ...")
 @click.option("-n", "--num", "count", type=click.IntRange(min=1), default=1, show_default=True, help="Variations.")
-@click.option("--groove", "groove_run", type=click.Path(exists=True), help="A GrooVAE run for the drums.")
+@click.option("--groove", "groove_run", help="A GrooVAE run directory (or bundled model name) for the drums.")
 @click.option("--mode", type=click.Choice(["vary", "humanize"]), default="vary", show_default=True,
               help="humanize: only restore played timing and dynamics to the drums (a humanize GrooVAE).")
 @click.option("--model", "model_pairs", multiple=True, metavar="ROLE=RUN_DIR",
@@ -535,6 +542,22 @@ def vary(song, output, count, groove_run, mode, model_pairs, amount, roles, temp
             "tracks": [{"role": t.role, "program": t.program, "is_drum": t.is_drum, "notes": t.notes} for t in a.tracks],
             "changed": results[0].changed, "output": paths if count > 1 else paths[0],
         }))
+
+
+@cli.command()
+def models() -> None:
+    """List the bundled models, one per line, name first: roles, size, data, license and figures."""
+    from generation.bundled import bundled_models
+
+    found = bundled_models()
+    if not found:
+        click.echo("No bundled models are installed; train one with `gen train` and pass its run directory.")
+    for model in found:
+        card = model.card
+        figures = ", ".join(f"{k} {v}" for k, v in dict(card.get("evaluation", {})).items() if k != "command")
+        click.echo(f"{model.name:<18} {','.join(model.roles) or '-':<14} {card.get('config', ''):<24} "
+                   f"{model.size_bytes / 1e6:5.1f} MB  {card.get('data', '')}; {card.get('license', '')} "
+                   f"({card.get('credit', '')}); {figures}")
 
 
 @cli.group()

@@ -27,6 +27,7 @@ setup(
     },
     package_data={
         "generation": ["py.typed"],
+        "generation.models": ["*/*.json", "*/*.md", "*/checkpoints/*"],
         "generation.configs": ["*.json", "*.md"],
         "generation.train_data": ["*.json", "*.csv", "*.md"],
     },

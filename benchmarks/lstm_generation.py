@@ -1,6 +1,8 @@
 """Generation speed and training throughput of the LSTM note models (default: `performance`, 3x512).
 
 Prints events per second at batch 1 and batch 16 for
+- the reference: one nn.LSTM of all layers stepped a token at a time with torch.multinomial (the
+  loop the issue timed before any code, about 350 events/s at batch 1 on the 2-core CPU),
 - the plain loop: the model's nn.LSTM modules stepped one token at a time with their state, softmax
   and inverse-CDF sampling in Python (what one writes first), and
 - `LSTMModel.sample_tokens`: the `Stepper` (layer 0's input gates looked up per token, fused cells),
@@ -35,6 +37,23 @@ def plain_loop(model, token_steps, primer: int, u: torch.Tensor, temperature: fl
             position = position + token_steps[token]
             out.append(token)
     return torch.stack(out, 1)
+
+
+def reference_loop(vocab: int, embedding: int, sizes: list[int], steps: int, batch: int) -> float:
+    """The loop one writes first (the figure the issue measured before any code): one nn.LSTM of all
+    layers stepped a token at a time, softmax and torch.multinomial. Returns seconds for `steps`."""
+    torch.manual_seed(0)
+    embed = torch.nn.Embedding(vocab, embedding)
+    lstm = torch.nn.LSTM(embedding, sizes[0], num_layers=len(sizes), batch_first=True)
+    output = torch.nn.Linear(sizes[-1], vocab)
+    token = torch.zeros(batch, 1, dtype=torch.long)
+    state = None
+    started = time.perf_counter()
+    with torch.inference_mode():
+        for _ in range(steps):
+            y, state = lstm(embed(token), state)
+            token = torch.multinomial(output(y[:, -1]).softmax(-1), 1)
+    return time.perf_counter() - started
 
 
 def fast_loop(stepper, primer: int, u: torch.Tensor, temperature: float) -> torch.Tensor:
@@ -93,10 +112,14 @@ def main() -> None:
                 best = min(best, time.perf_counter() - started)
             timings[name] = best
         same = torch.equal(results["plain loop"], results["Stepper"])
+        reference = min(reference_loop(config.encoding.vocab_size, config.hparams.embedding_size,
+                                       config.hparams.rnn_layer_sizes, args.events, batch) for _ in range(3))
+        timings = {"reference": reference, **timings}
         for name, seconds in timings.items():
             rate = args.events * batch / seconds
             print(f"  batch {batch:>2}  {name:<11} {rate:>9,.0f} events/s  ({seconds / args.events * 1e3:.3f} ms per step)")
-        print(f"  batch {batch:>2}  speed-up {timings['plain loop'] / timings['Stepper']:.2f}x; same tokens: {same}")
+        print(f"  batch {batch:>2}  Stepper vs reference {timings['reference'] / timings['Stepper']:.2f}x, "
+              f"vs plain loop {timings['plain loop'] / timings['Stepper']:.2f}x; same tokens as the plain loop: {same}")
 
     # Training throughput at the config's batch size and window length (random tokens: the arithmetic is the same).
     model.train()

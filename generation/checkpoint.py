@@ -155,8 +155,13 @@ def latest_checkpoint(run_dir: str | os.PathLike[str]) -> Checkpoint | None:
 
 
 def resolve_checkpoint(path: str | os.PathLike[str]) -> tuple[Path, Checkpoint]:
-    """(run directory, checkpoint) for a run directory (its latest) or a step-N.safetensors path."""
+    """(run directory, checkpoint) for a run directory (its latest), a step-N.safetensors path, or
+    the name of a bundled model (`generation.bundled`)."""
     path = Path(path)
+    if not path.exists():
+        from generation.bundled import resolve_run
+
+        path = resolve_run(path)
     if path.is_dir():
         if not (path / CONFIG_FILE).is_file():
             raise BadConfig(f"{path}: not a run directory (no {CONFIG_FILE})")

@@ -82,5 +82,25 @@ def test_choose_follows_the_distribution_and_its_cuts() -> None:
     assert set(nucleus.tolist()) == {0, 1}  # 0.5 + 0.3 is the smallest set reaching 0.7
     cold = torch.stack([choose(logits, x[None], 0.01, 0, 1.0)[0] for x in u]).flatten()
     assert set(cold.tolist()) == {0}
-    _, log_prob = choose(logits, torch.tensor([0.0]), 1.0, 2, 1.0)
+    _, log_prob = choose(logits, torch.tensor([0.0]), 1.0, 2, 1.0, with_log_prob=True)
     assert float(log_prob) == pytest.approx(np.log(0.5 / 0.8), abs=1e-6)
+
+
+def test_feeding_a_primer_in_one_pass_leaves_the_stepped_state() -> None:
+    model = model_with()
+    tokens = torch.randint(0, VOCAB, (2, 50))
+    first = torch.tensor([3, 7])
+    with torch.no_grad():
+        stepper = Stepper(model, STEPS)
+        fed = stepper.initial_state(2)
+        logits_fed = stepper.feed(fed, tokens, first)
+        stepped = stepper.initial_state(2)
+        position = first.clone()
+        for t in range(tokens.shape[1]):
+            position = position + (STEPS[tokens[:, t]] if t > 0 else 0)
+            logits_stepped = stepper.step(stepped, tokens[:, t], position)
+        assert torch.allclose(logits_fed, logits_stepped, atol=1e-5)
+        next_token = torch.tensor([1, 2])
+        a = stepper.step(fed, next_token, fed.position + 1)
+        b = stepper.step(stepped, next_token, stepped.position + 1)
+        assert torch.allclose(a, b, atol=1e-5) and torch.equal(fed.position, stepped.position)

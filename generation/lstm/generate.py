@@ -193,7 +193,8 @@ class LSTMModel:
                 scores, advanced, done, history = scores[rows], advanced[rows], done[rows], history[rows]
                 for _ in range(options.steps_per_iteration):
                     u = torch.rand(logits.shape[0], generator=generator).to(self.device)
-                    token, log_prob = choose(logits, u, options.temperature, options.top_k, options.top_p)
+                    token, log_prob = choose(logits, u, options.temperature, options.top_k, options.top_p,
+                                             with_log_prob=True)
                     scores = scores + torch.where(done, 0.0, log_prob)
                     history = torch.cat([history, torch.where(done, -1, token)[:, None]], dim=1)
                     moved = self.token_steps[token]

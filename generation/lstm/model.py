@@ -102,23 +102,25 @@ class EventLSTM(nn.Module):
 # -- sampling ------------------------------------------------------------------------------------
 
 
-def choose(logits: torch.Tensor, u: torch.Tensor, temperature: float, top_k: int, top_p: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """Tokens [B] drawn from logits [B, V] by inverse CDF with uniforms u [B] in [0, 1), and the
-    log-probability [B] of each under the distribution it was drawn from (after temperature,
-    top-k and top-p). The same arithmetic in the fast and the plain loop, so both pick alike."""
+def choose(logits: torch.Tensor, u: torch.Tensor, temperature: float, top_k: int, top_p: float,
+           with_log_prob: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Tokens [B] drawn from logits [B, V] by inverse CDF with uniforms u [B] in [0, 1), and (with
+    `with_log_prob`) the log-probability [B] of each under the distribution it was drawn from (after
+    temperature, top-k and top-p). The same arithmetic in the fast and the plain loop, so both pick alike."""
     scaled = logits if temperature == 1.0 else logits / temperature
     if top_k and top_k < scaled.shape[-1]:
         kth = scaled.topk(top_k, dim=-1).values[:, -1:]
         scaled = scaled.masked_fill(scaled < kth, float("-inf"))
     if top_p < 1.0:
         ordered, order = scaled.sort(dim=-1, descending=True)
-        cumulative = ordered.softmax(dim=-1).cumsum(dim=-1)
-        drop = (cumulative - ordered.softmax(dim=-1)) >= top_p  # keep the smallest set reaching top_p
+        probabilities = ordered.softmax(dim=-1)
+        drop = (probabilities.cumsum(dim=-1) - probabilities) >= top_p  # keep the smallest set reaching top_p
         scaled = scaled.masked_fill(drop.scatter(-1, order, drop), float("-inf"))
-    log_probs = scaled.log_softmax(dim=-1)
-    cdf = log_probs.exp().cumsum(dim=-1)
+    cdf = scaled.softmax(dim=-1).cumsum_(dim=-1)
     tokens = torch.searchsorted(cdf, (u * cdf[:, -1]).unsqueeze(-1)).squeeze(-1).clamp_(max=scaled.shape[-1] - 1)
-    return tokens, log_probs.gather(-1, tokens[:, None]).squeeze(-1)
+    if not with_log_prob:
+        return tokens, None
+    return tokens, scaled.log_softmax(dim=-1).gather(-1, tokens[:, None]).squeeze(-1)
 
 
 @dataclass
