@@ -125,3 +125,12 @@ def test_train_errors_are_one_line(tmp_path: Path) -> None:
     assert result.exit_code == 1 and result.stderr.startswith("Error: unknown config 'groovae_nope'; known: ")
     result = run("sample", str(tmp_path), "-o", str(tmp_path / "out"))
     assert result.exit_code == 1 and "not a run directory" in result.stderr
+
+
+def test_note_seq_loads_without_its_notebook_and_audio_helpers_until_used() -> None:
+    code = ("import sys, generation.protos, note_seq; "
+            "print(sorted(m for m in ('bokeh', 'IPython', 'pandas', 'librosa') if m in sys.modules)); "
+            "assert callable(note_seq.audio_io.wav_data_to_samples); print('librosa' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                            cwd=Path(__file__).parents[1])
+    assert result.stdout.split() == ["[]", "True"]
