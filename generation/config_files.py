@@ -9,9 +9,9 @@ A named config `NAME.json` states a `base` (default: its family's name) and what
 from __future__ import annotations
 
 import importlib.resources
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from generation.errors import BadConfig
 from generation.io.files import read_json_object
@@ -97,3 +97,38 @@ def run_family(run_dir: str | Path) -> str:
     if family not in FAMILIES:
         raise BadConfig(f"{directory / 'config.json'}: family {family!r} is not one of {', '.join(FAMILIES)}")
     return str(family)
+
+
+T = TypeVar("T")
+
+
+class LazyConfigMap(Mapping[str, T], Generic[T]):
+    """Magenta's `CONFIG_MAP`: `CONFIG_MAP[name]` builds the named config on first use (reading its files)."""
+
+    def __init__(self, names: Callable[[], list[str]], load: Callable[[str], T]) -> None:
+        self._names, self._load = names, load
+        self._built: dict[str, T] = {}
+
+    def __getitem__(self, name: str) -> T:
+        if name not in self._built:
+            if name not in self._names():
+                raise KeyError(name)
+            self._built[name] = self._load(name)
+        return self._built[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names())
+
+    def __len__(self) -> int:
+        return len(self._names())
+
+
+def hparams_from_values(cls: type[T], values: Mapping[str, Any], source: str) -> T:
+    """A hyperparameter dataclass from a dict; an unknown name is a `BadConfig` naming `source`."""
+    import dataclasses
+
+    known = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise BadConfig(f"{source}: unknown hparams {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+    return cls(**{k: list(v) if isinstance(v, tuple) else v for k, v in values.items()})

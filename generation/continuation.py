@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from generation.errors import GenError
+from generation.errors import BadInputFile, GenError
 from generation.protos import NoteSequence
 from generation.transcription import Analysis, Track, analyse, on_grid
 
@@ -58,6 +58,16 @@ def _track_notes(sequence: NoteSequence, track: Track) -> NoteSequence:
     return part
 
 
+def _on_its_grid(sequence: NoteSequence, estimate_tempo: bool | None, name: str) -> tuple[Analysis, float, NoteSequence]:
+    """(analysis, seconds the piece is shifted by, the piece on its grid); a piece with nothing to
+    analyse is a `BadInputFile` naming `name`."""
+    try:
+        analysis = analyse(sequence, estimate=estimate_tempo)
+    except GenError as error:
+        raise BadInputFile(name, str(error)) from None
+    return analysis, analysis.grid_shift, on_grid(sequence, analysis)
+
+
 def continue_piece(
     sequence: NoteSequence,
     models: Mapping[str, Any],
@@ -72,16 +82,9 @@ def continue_piece(
 ) -> ContinuationResult:
     """Continues each track of `sequence` by `bars` bars with `models[role]` (`LSTMModel`s by role).
     `name` (the file) goes into error messages."""
-    from generation.errors import BadInputFile
-
     if bars < 1:
         raise GenError(f"bars must be at least 1; got {bars}")
-    try:
-        analysis = analyse(sequence, estimate=estimate_tempo)
-    except GenError as error:
-        raise BadInputFile(name, str(error)) from None
-    shift = analysis.grid_shift
-    grid = on_grid(sequence, analysis)
+    analysis, shift, grid = _on_its_grid(sequence, estimate_tempo, name)
     start = analysis.continuation_start + shift  # on the grid: a bar line
     output = copy.deepcopy(sequence)
     if only_continuation:
@@ -164,18 +167,11 @@ def vary_piece(
     own music before that bar. Tracks of other roles, and bars not chosen, stay as they are."""
     import numpy as np
 
-    from generation.errors import BadInputFile
-
     if mode not in ("vary", "humanize"):
         raise GenError(f"mode must be 'vary' or 'humanize'; got {mode!r}")
     if not 0 <= amount <= 1:
         raise GenError(f"amount must be between 0 and 1; got {amount}")
-    try:
-        analysis = analyse(sequence, estimate=estimate_tempo)
-    except GenError as error:
-        raise BadInputFile(name, str(error)) from None
-    shift = analysis.grid_shift
-    grid = on_grid(sequence, analysis)
+    analysis, shift, grid = _on_its_grid(sequence, estimate_tempo, name)
     output = copy.deepcopy(grid)
     result = VariationResult(output, analysis)
     rng = np.random.default_rng(seed)

@@ -26,3 +26,24 @@ def mixed_folder(tmp_path: Path) -> Path:
     for part in ("groove", "multitrack", "scores", "broken"):
         shutil.copytree(FIXTURES / part, folder / part)
     return folder
+
+
+def train_tiny_runs(root: Path, configs: dict[str, str], steps: int = 8) -> dict[str, Path]:
+    """Preprocesses the groove, score and multi-track fixtures into root/music.tfrecord and trains
+    each named config `steps` steps on it on the CPU: {key: run directory}."""
+    from click.testing import CliRunner
+
+    from cli import cli
+
+    def run(*args: str):
+        return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+
+    inputs = [str(FIXTURES / part) for part in ("groove", "scores", "multitrack")]
+    assert run("preprocess", *inputs, "-o", str(root / "music"), "-q", "-j", "1").exit_code == 0
+    runs = {}
+    for key, config in configs.items():
+        trained = run("train", "--config", config, "--examples", str(root / "music.tfrecord"), "--run-dir",
+                      str(root / config), "--num-steps", str(steps), "--workers", "1", "-q")
+        assert trained.exit_code == 0, trained.output
+        runs[key] = root / config
+    return runs

@@ -10,12 +10,11 @@ import pytest
 from click.testing import CliRunner
 
 from cli import cli
-from generation.io.midi import midi_to_note_sequence
 from generation.io.readers import read_music_file
 from generation.protos import NoteSequence
 from generation.transcription import analyse, is_mt3_style, mt3_style_midi
 
-from .conftest import FIXTURES
+from .conftest import FIXTURES, train_tiny_runs
 
 GROOVE_FILES = sorted((FIXTURES / "groove").rglob("*.mid"))
 # Tempo is estimated reliably from more than 10 s of music; the one-bar fill is checked apart.
@@ -75,16 +74,8 @@ def test_roles_and_key_of_an_arrangement() -> None:
 
 @pytest.fixture(scope="module")
 def drum_and_melody_runs(tmp_path_factory) -> dict[str, Path]:
-    root = tmp_path_factory.mktemp("continue")
-    inputs = [str(FIXTURES / part) for part in ("groove", "scores", "multitrack")]
-    assert run("preprocess", *inputs, "-o", str(root / "music"), "-q", "-j", "1").exit_code == 0
-    result = {}
-    for role, config in (("drums", "drum_kit_rnn_tiny"), ("melody", "attention_rnn_tiny"), ("chords", "polyphony_rnn_tiny")):
-        trained = run("train", "--config", config, "--examples", str(root / "music.tfrecord"), "--run-dir",
-                      str(root / config), "--num-steps", "8", "--workers", "1", "-q")
-        assert trained.exit_code == 0, trained.output
-        result[role] = root / config
-    return result
+    roles = {"drums": "drum_kit_rnn_tiny", "melody": "attention_rnn_tiny", "chords": "polyphony_rnn_tiny"}
+    return train_tiny_runs(tmp_path_factory.mktemp("continue"), roles)
 
 
 def models_args(runs: dict[str, Path]) -> list[str]:

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from cli import cli
 from generation.io.readers import read_music_file
 
-from .conftest import FIXTURES
+from .conftest import FIXTURES, train_tiny_runs
 
 GROOVE_FILE = sorted((FIXTURES / "groove").rglob("*.mid"))[0]
 CHORALE = FIXTURES / "scores" / "bwv66.6.mxl"
@@ -27,16 +27,8 @@ def run(*args: str):
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory) -> dict[str, Path]:
     """One tiny run per encoding, trained 12 steps on the fixtures (groove, scores, multitrack)."""
-    root = tmp_path_factory.mktemp("lstm")
-    inputs = [str(FIXTURES / part) for part in ("groove", "scores", "multitrack")]
-    assert run("preprocess", *inputs, "-o", str(root / "music"), "-q", "-j", "1").exit_code == 0
-    result = {}
-    for config in ("attention_rnn_tiny", "drum_kit_rnn_tiny", "polyphony_rnn_tiny", "performance_tiny"):
-        trained = run("train", "--config", config, "--examples", str(root / "music.tfrecord"), "--run-dir",
-                      str(root / config), "--num-steps", "12", "--workers", "1", "-q")
-        assert trained.exit_code == 0, trained.output
-        result[config] = root / config
-    return result
+    configs = ("attention_rnn_tiny", "drum_kit_rnn_tiny", "polyphony_rnn_tiny", "performance_tiny")
+    return train_tiny_runs(tmp_path_factory.mktemp("lstm"), {c: c for c in configs}, steps=12)
 
 
 def notes_of(path: Path) -> list[tuple]:

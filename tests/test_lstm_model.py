@@ -104,3 +104,18 @@ def test_feeding_a_primer_in_one_pass_leaves_the_stepped_state() -> None:
         a = stepper.step(fed, next_token, fed.position + 1)
         b = stepper.step(stepped, next_token, stepped.position + 1)
         assert torch.allclose(a, b, atol=1e-5) and torch.equal(fed.position, stepped.position)
+
+
+def test_blocked_attention_equals_the_full_windowed_attention() -> None:
+    import math
+
+    model = model_with(attn_length=7)
+    outputs = torch.randn(2, 300, 24)  # longer than a block
+    with torch.no_grad():
+        got = model._attend(outputs)
+        scores = model.attn_query(outputs) @ model.attn_key(outputs).transpose(1, 2) / math.sqrt(24)
+        t = torch.arange(300)
+        window = (t[None, :] <= t[:, None]) & (t[None, :] >= t[:, None] - 7)
+        context = scores.masked_fill(~window, float("-inf")).softmax(-1) @ outputs
+        expected = torch.tanh(model.attn_mix(torch.cat([outputs, context], dim=-1)))
+    assert torch.allclose(got, expected, atol=1e-5)

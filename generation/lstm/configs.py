@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -53,11 +53,7 @@ class LSTMHParams:
 
     @classmethod
     def from_values(cls, values: Mapping[str, Any], source: str) -> LSTMHParams:
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise BadConfig(f"{source}: unknown hparams {', '.join(unknown)}; known: {', '.join(sorted(known))}")
-        hparams = cls(**{k: list(v) if isinstance(v, tuple) else v for k, v in values.items()})
+        hparams = config_files.hparams_from_values(cls, values, source)
         if not hparams.rnn_layer_sizes or any(not isinstance(s, int) or s < 1 for s in hparams.rnn_layer_sizes):
             raise BadConfig(f"{source}: rnn_layer_sizes must be a list of positive integers; got {hparams.rnn_layer_sizes!r}")
         if not 0 < hparams.dropout_keep_prob <= 1:
@@ -144,22 +140,4 @@ def _build(name: str, description: str, hparams: dict[str, Any], encoding_args: 
                          encoding_args=json.loads(json.dumps(encoding_args)), name=name, description=description)
 
 
-class _ConfigMap(Mapping[str, LSTMRunConfig]):
-    def __init__(self) -> None:
-        self._built: dict[str, LSTMRunConfig] = {}
-
-    def __getitem__(self, name: str) -> LSTMRunConfig:
-        if name not in self._built:
-            if name not in config_names():
-                raise KeyError(name)
-            self._built[name] = load_config(name)
-        return self._built[name]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(config_names())
-
-    def __len__(self) -> int:
-        return len(config_names())
-
-
-CONFIG_MAP: Mapping[str, LSTMRunConfig] = _ConfigMap()
+CONFIG_MAP: Mapping[str, LSTMRunConfig] = config_files.LazyConfigMap(config_names, load_config)

@@ -22,7 +22,9 @@ from typing import Any
 
 import torch
 from torch import nn
-from torch.nn import functional as F
+
+
+ATTENTION_BLOCK = 128  # query steps per block of the windowed attention
 
 
 @dataclass
@@ -78,13 +80,23 @@ class EventLSTM(nn.Module):
         return x
 
     def _attend(self, outputs: torch.Tensor) -> torch.Tensor:
-        """Each step's output [B, T, H] mixed with attention over itself and its `attn_length` predecessors."""
-        T = outputs.shape[1]
-        scores = self.attn_query(outputs) @ self.attn_key(outputs).transpose(1, 2) / math.sqrt(outputs.shape[-1])  # [B, T, T]
-        t = torch.arange(T, device=outputs.device)
-        window = (t[None, :] <= t[:, None]) & (t[None, :] >= t[:, None] - self.config.attn_length)  # [T, T]
-        weights = scores.masked_fill(~window, float("-inf")).softmax(dim=-1)
-        context = weights @ outputs  # [B, T, H]
+        """Each step's output [B, T, H] mixed with attention over itself and its `attn_length`
+        predecessors. Queries go in blocks, each against only the keys its window can reach, so
+        memory and work grow with T * (block + attn_length), not T * T (a long piece in `evaluate`)."""
+        B, T, H = outputs.shape
+        K = self.config.attn_length
+        queries, keys = self.attn_query(outputs), self.attn_key(outputs)  # [B, T, H]
+        contexts = []
+        for start in range(0, T, ATTENTION_BLOCK):
+            stop = min(start + ATTENTION_BLOCK, T)
+            low = max(0, start - K)
+            scores = queries[:, start:stop] @ keys[:, low:stop].transpose(1, 2) / math.sqrt(H)  # [B, b, b + K']
+            t = torch.arange(start, stop, device=outputs.device)[:, None]
+            s = torch.arange(low, stop, device=outputs.device)[None, :]
+            window = (s <= t) & (s >= t - K)  # [b, b + K']
+            weights = scores.masked_fill(~window, float("-inf")).softmax(dim=-1)
+            contexts.append(weights @ outputs[:, low:stop])  # [B, b, H]
+        context = torch.cat(contexts, dim=1)  # [B, T, H]
         return torch.tanh(self.attn_mix(torch.cat([outputs, context], dim=-1)))  # [B, T, H]
 
     def forward(self, tokens: torch.Tensor, positions: torch.Tensor | None = None) -> torch.Tensor:
@@ -177,7 +189,6 @@ class Stepper:
 
     def step(self, state: SamplingState, token: torch.Tensor, position: torch.Tensor) -> torch.Tensor:
         """Feeds tokens [B] whose next events fall on steps `position` [B]; returns logits [B, V]."""
-        model = self.model
         gates = self.token_gates.index_select(0, token)  # [B, 4H0]
         if self.counter_gates is not None:
             gates = gates + self.counter_gates.index_select(0, position % self.counter_gates.shape[0])

@@ -60,11 +60,7 @@ class HParams:
 
     @classmethod
     def from_values(cls, values: Mapping[str, Any], source: str) -> HParams:
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise BadConfig(f"{source}: unknown hparams {', '.join(unknown)}; known: {', '.join(sorted(known))}")
-        return cls(**{k: list(v) if isinstance(v, tuple) else v for k, v in values.items()})
+        return config_files.hparams_from_values(cls, values, source)
 
 
 @dataclass
@@ -191,24 +187,4 @@ def _build(name: str, description: str, hparams: dict[str, Any], converter_args:
     )
 
 
-class _ConfigMap(Mapping[str, Config]):
-    """`CONFIG_MAP[name]` builds the named config on first use (reading its JSON files)."""
-
-    def __init__(self) -> None:
-        self._built: dict[str, Config] = {}
-
-    def __getitem__(self, name: str) -> Config:
-        if name not in self._built:
-            if name not in config_names():
-                raise KeyError(name)
-            self._built[name] = load_config(name)
-        return self._built[name]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(config_names())
-
-    def __len__(self) -> int:
-        return len(config_names())
-
-
-CONFIG_MAP: Mapping[str, Config] = _ConfigMap()
+CONFIG_MAP: Mapping[str, Config] = config_files.LazyConfigMap(config_names, load_config)
