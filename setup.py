@@ -38,6 +38,7 @@ setup(
         "numpy>=1.24",
         "click>=8.1",
         "note-seq>=0.0.5",
+        "pretty_midi>=0.2.9",  # writes MT3-style MIDI (generation.transcription); note-seq needs it too
         "symusic>=0.5",
         "music21>=9.1",
         "google-crc32c>=1.5",

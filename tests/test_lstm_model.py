@@ -55,19 +55,19 @@ def test_the_fast_loop_picks_the_plain_loops_tokens(temperature, top_k, top_p) -
     generator = torch.Generator().manual_seed(3)
     u = torch.rand((40, 4), generator=generator)
     primer = [VOCAB - 2, 4, 7, 9]
-    expected = plain_sample(model, STEPS, primer, 2, u, temperature, top_k, top_p)
+    expected = plain_sample(model, STEPS, primer, 2, u, temperature, top_k, top_p, banned=(VOCAB - 2,))
 
     fast = LSTMModel.__new__(LSTMModel)  # the sampling loop of a loaded model, around this one
     fast.model, fast.device, fast.token_steps = model, torch.device("cpu"), STEPS
     fast.stepper = Stepper(model, STEPS)
-    fast.encoding = type("E", (), {"end_token": VOCAB - 1})()
+    fast.encoding = type("E", (), {"end_token": VOCAB - 1, "start_token": VOCAB - 2})()
     generator = torch.Generator().manual_seed(3)
-    got = fast.sample_tokens(primer, 2, 4, 40, SamplingOptions(temperature, top_k, top_p), generator)
+    options = SamplingOptions(temperature, top_k, top_p, allow_end=True)
+    got = fast.sample_tokens(primer, 2, 4, 40, options, generator)
     # The fast loop draws MAX_EVENTS_PER_STEP * steps uniforms up front; the first 40 rows are u.
-    # (It stops after 40 steps, not 40 tokens: a START token advances no step.)
     for row, tokens in enumerate(got):
         plain = expected[row][: expected[row].index(VOCAB - 1) + 1] if VOCAB - 1 in expected[row] else expected[row]
-        assert tokens[: len(plain)] == plain and len(tokens) >= min(len(plain), 40)
+        assert tokens == plain and VOCAB - 2 not in tokens
 
 
 def test_choose_follows_the_distribution_and_its_cuts() -> None:
@@ -119,3 +119,19 @@ def test_blocked_attention_equals_the_full_windowed_attention() -> None:
         context = scores.masked_fill(~window, float("-inf")).softmax(-1) @ outputs
         expected = torch.tanh(model.attn_mix(torch.cat([outputs, context], dim=-1)))
     assert torch.allclose(got, expected, atol=1e-5)
+
+
+def test_a_piece_is_as_long_as_asked_unless_ending_is_allowed() -> None:
+    from generation.lstm.generate import LSTMModel, SamplingOptions
+
+    model = model_with()
+    with torch.no_grad():
+        model.output.bias[VOCAB - 1] = 8.0  # a model that wants to end at once
+    fast = LSTMModel.__new__(LSTMModel)
+    fast.model, fast.device, fast.token_steps = model, torch.device("cpu"), STEPS
+    fast.stepper = Stepper(model, STEPS)
+    fast.encoding = type("E", (), {"end_token": VOCAB - 1, "start_token": VOCAB - 2})()
+    kept = fast.sample_tokens([VOCAB - 2], 0, 2, 30, SamplingOptions(), torch.Generator().manual_seed(1))
+    assert all(len(row) == 30 and VOCAB - 1 not in row for row in kept)
+    ended = fast.sample_tokens([VOCAB - 2], 0, 2, 30, SamplingOptions(allow_end=True), torch.Generator().manual_seed(1))
+    assert all(row[-1] == VOCAB - 1 and len(row) < 30 for row in ended)

@@ -38,6 +38,7 @@ class SamplingOptions:
     beam_size: int = 1
     branch_factor: int = 1
     steps_per_iteration: int = 1
+    allow_end: bool = False  # True: a piece may end (END) before the length asked for
 
     def check(self) -> None:
         if not (math.isfinite(self.temperature) and self.temperature > 0):
@@ -156,7 +157,9 @@ class LSTMModel:
             advanced = torch.zeros(batch, dtype=torch.long, device=self.device)
             done = torch.zeros(batch, dtype=torch.bool, device=self.device)
             chosen = []
+            banned = self._banned(options)
             for t in range(limit):
+                logits[:, banned] = float("-inf")
                 token, _ = choose(logits, u[t], options.temperature, options.top_k, options.top_p)
                 chosen.append(torch.where(done, -1, token))
                 moved = self.token_steps[token]
@@ -168,6 +171,11 @@ class LSTMModel:
                 logits = self.stepper.step(state, token, position)
             rows = torch.stack(chosen, dim=1).tolist()  # [batch, events]
         return [[t for t in row if t >= 0] for row in rows]
+
+    def _banned(self, options: SamplingOptions) -> list[int]:
+        """Tokens never sampled: START (a piece starts once) and, unless allowed, END (the length
+        asked for is the length written; a model trained on whole pieces would otherwise stop early)."""
+        return [self.encoding.start_token] + ([] if options.allow_end else [self.encoding.end_token])
 
     def _beam_search(self, primed: Any, num_steps: int, options: SamplingOptions, generator: Any) -> list[int]:
         """Magenta's beam search: `beam_size` sequences, each branched `branch_factor` ways and
@@ -192,6 +200,7 @@ class LSTMModel:
                 state, logits = state.select(rows), logits.index_select(0, rows)
                 scores, advanced, done, history = scores[rows], advanced[rows], done[rows], history[rows]
                 for _ in range(options.steps_per_iteration):
+                    logits[:, self._banned(options)] = float("-inf")
                     u = torch.rand(logits.shape[0], generator=generator).to(self.device)
                     token, log_prob = choose(logits, u, options.temperature, options.top_k, options.top_p,
                                              with_log_prob=True)
@@ -220,12 +229,14 @@ class LSTMModel:
         shift = 0.0 if primer is None or len(primer.tempos) <= 1 else max(primer.total_time, start) - start
         velocity, instrument, program, is_drum = _voice_for(primer, self.encoding.kind)
         for note in decoded.notes:
-            if note.start_time < start - 1e-9 or note.start_time >= end - 1e-9:
+            if note.start_time >= end - 1e-9 or note.end_time <= start + 1e-9:
                 continue
             added = output.notes.add()
             added.CopyFrom(note)
             added.pitch = note.pitch - primed.transpose
-            added.start_time = note.start_time + shift
+            # A note the model holds on from the primer is struck again where the continuation begins
+            # (the primer's own note stays as it was, ending where it ended).
+            added.start_time = max(note.start_time, start) + shift
             added.end_time = min(note.end_time, end) + shift
             added.instrument, added.program, added.is_drum = instrument, program, is_drum
             if not (self.encoding.kind == "performance" and self.encoding.num_velocity_bins):

@@ -256,9 +256,10 @@ class Stepper:
 
 
 def plain_sample(model: EventLSTM, token_steps: torch.Tensor, primer: list[int], first_step: int, u: torch.Tensor,
-                 temperature: float, top_k: int, top_p: float) -> list[list[int]]:
+                 temperature: float, top_k: int, top_p: float, banned: tuple[int, ...] = ()) -> list[list[int]]:
     """The straightforward loop (module calls, the whole input rebuilt per step) that `Stepper`
-    must agree with: tokens [B][steps] sampled with uniforms u [steps, B] after the primer."""
+    must agree with: tokens [B][steps] sampled with uniforms u [steps, B] after the primer, never
+    one of `banned`."""
     B = u.shape[1]
     model.eval()
     with torch.no_grad():
@@ -269,6 +270,7 @@ def plain_sample(model: EventLSTM, token_steps: torch.Tensor, primer: list[int],
             steps[:, 0] = 0
             positions = first_step + steps.cumsum(dim=1)  # [B, T] the step of each next event
             logits = model(tokens, positions)[:, -1]  # [B, V]
+            logits[:, list(banned)] = float("-inf")
             chosen, _ = choose(logits, u[t], temperature, top_k, top_p)
             for b in range(B):
                 out[b].append(int(chosen[b]))
