@@ -21,7 +21,7 @@ from typing import Any
 
 from generation.errors import BadInputFile, GenError
 from generation.protos import NoteSequence
-from generation.transcription import Analysis, Track, analyse, on_grid
+from generation.transcription import ROLES, Analysis, Track, analyse, on_grid
 
 FALLBACKS = {"drums": ("drums",), "melody": ("melody",), "bass": ("bass", "melody"), "chords": ("chords", "melody")}
 
@@ -175,7 +175,7 @@ def vary_piece(
     output = copy.deepcopy(grid)
     result = VariationResult(output, analysis)
     rng = np.random.default_rng(seed)
-    wanted = set(roles) if roles else set(ROLE_NAMES)
+    wanted = set(roles) if roles else set(ROLES)
     drum_tracks = [t for t in analysis.tracks if t.is_drum and "drums" in wanted]
     if drum_tracks and groove_model is not None:
         from generation.music_vae import tasks
@@ -243,9 +243,6 @@ def vary_piece(
     varied.total_time = max([n.end_time for n in varied.notes], default=0.0)
     result.sequence = varied
     return result
-
-
-ROLE_NAMES = ("drums", "bass", "melody", "chords")
 
 
 def _belongs(note: Any, track: Track) -> bool:

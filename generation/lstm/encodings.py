@@ -271,7 +271,7 @@ class Encoding:
         return quantized, 60.0 / qpm / STEPS_PER_QUARTER
 
 
-def _pitched_only(quantized: NoteSequence, counts: Counter | None = None) -> NoteSequence:
+def _pitched_only(quantized: NoteSequence) -> NoteSequence:
     """The pitched notes, all on instrument 0 and program 0 (a primer's voices seen as one part)."""
     result = copy.deepcopy(quantized)
     del result.notes[:]

@@ -17,7 +17,7 @@ pre-drawn uniforms, so `Stepper` and the plain loop (`plain_sample`) choose the 
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -36,9 +36,6 @@ class EventLSTMConfig:
     attn_length: int = 0
     binary_counter_bits: int = 0
     residual_connections: bool = False
-
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
 
     @classmethod
     def from_hparams(cls, hparams: Any, vocab_size: int) -> EventLSTMConfig:
