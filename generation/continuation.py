@@ -21,7 +21,7 @@ from typing import Any
 
 from generation.errors import BadInputFile, GenError
 from generation.protos import NoteSequence
-from generation.transcription import ROLES, Analysis, Track, analyse, on_grid
+from generation.transcription import ROLES, Analysis, Track, analyse, on_grid, shift_times
 
 FALLBACKS = {"drums": ("drums",), "melody": ("melody",), "bass": ("bass", "melody"), "chords": ("chords", "melody")}
 
@@ -139,14 +139,6 @@ class VariationResult:
     changed: dict[str, str] = field(default_factory=dict)  # track label -> what was done
 
 
-def _shifted(sequence: NoteSequence, seconds: float) -> NoteSequence:
-    moved = copy.deepcopy(sequence)
-    for note in moved.notes:
-        note.start_time += seconds
-        note.end_time += seconds
-    return moved
-
-
 def vary_piece(
     sequence: NoteSequence,
     models: Mapping[str, Any],
@@ -205,11 +197,14 @@ def vary_piece(
             progress(f"re-sampling {len(bars)} of {last_bar - first_bar} bars of track {index + 1} ({track.role}) "
                      f"with {model.config.name}")
         original = _track_notes(grid, track)
+        template = NoteSequence()
+        template.CopyFrom(original)
+        del template.notes[:]  # the track's tempo, meter and the rest, without its notes
         replaced = 0
         for number in bars:
             start, end = number * bar, (number + 1) * bar
-            primer = copy.deepcopy(original)
-            del primer.notes[:]
+            primer = NoteSequence()
+            primer.CopyFrom(template)
             primer.notes.extend(n for n in original.notes if n.start_time < start - 1e-6)
             if not primer.notes:
                 continue  # nothing before this bar to go on from
@@ -231,7 +226,7 @@ def vary_piece(
                     added.instrument, added.program, added.is_drum = track.instrument, track.program, False
             replaced += 1
         result.changed[_label(track)] = f"{replaced} bars re-sampled by {model.config.name}"
-    varied = _shifted(output, -shift)
+    varied = shift_times(output, -shift)  # back to the piece's own times, controls included
     del varied.tempos[:]
     del varied.time_signatures[:]
     if analysis.mt3_style:

@@ -250,25 +250,28 @@ def analyse(sequence: NoteSequence, *, estimate: bool | None = None) -> Analysis
     )
 
 
+def shift_times(sequence: NoteSequence, seconds: float) -> NoteSequence:
+    """A copy with its notes, control changes and pitch bends moved by `seconds` (either way)."""
+    import copy
+
+    result = copy.deepcopy(sequence)
+    for note in result.notes:
+        note.start_time += seconds
+        note.end_time += seconds
+    for event in [*result.control_changes, *result.pitch_bends]:
+        event.time += seconds
+    return result
+
+
 def on_grid(sequence: NoteSequence, analysis: Analysis) -> NoteSequence:
     """The piece as the quantized models see it: shifted so its downbeats fall on bar lines from 0,
     with the estimated tempo and meter as its only tempo and time signature (nothing else moves)."""
-    import copy
-
-    shift = analysis.grid_shift
-    result = copy.deepcopy(sequence)
-    for note in result.notes:
-        note.start_time += shift
-        note.end_time += shift
-    for repeated in (result.tempos, result.time_signatures, result.control_changes, result.pitch_bends):
-        if repeated is result.tempos or repeated is result.time_signatures:
-            del repeated[:]
-        else:
-            for item in repeated:
-                item.time += shift
+    result = shift_times(sequence, analysis.grid_shift)
+    del result.tempos[:]
+    del result.time_signatures[:]
     result.tempos.add(qpm=analysis.tempo_bpm, time=0.0)
     result.time_signatures.add(numerator=analysis.time_signature[0], denominator=analysis.time_signature[1], time=0.0)
-    result.total_time = analysis.continuation_start + shift
+    result.total_time = analysis.continuation_start + analysis.grid_shift
     return result
 
 
