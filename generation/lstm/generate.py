@@ -81,8 +81,9 @@ class LSTMModel:
     # -- lengths ----------------------------------------------------------------------------------
 
     def steps_for(self, *, num_steps: int | None = None, bars: float | None = None, seconds: float | None = None,
-                  primer: NoteSequence | None = None) -> int:
-        """Model steps for a length given in steps, bars (quantized models) or seconds."""
+                  primer: NoteSequence | None = None, seconds_per_step: float | None = None) -> int:
+        """Model steps for a length given in steps, bars (quantized models) or seconds (on the grid of
+        `primer`, or `seconds_per_step` when the caller has encoded the primer already)."""
         given = [v for v in (num_steps, bars, seconds) if v is not None]
         if len(given) != 1:
             raise GenError("give exactly one of num_steps, bars and seconds")
@@ -94,8 +95,9 @@ class LSTMModel:
             steps = round(bars * _steps_per_bar(primer))
         else:
             assert seconds is not None
-            seconds_per_step = (self.encoding.prime(primer).seconds_per_step if primer is not None and primer.notes
-                                else self.encoding.seconds_per_step_default)
+            if seconds_per_step is None:
+                seconds_per_step = (self.encoding.prime(primer).seconds_per_step if primer is not None and primer.notes
+                                    else self.encoding.seconds_per_step_default)
             steps = round(seconds / seconds_per_step)
         if steps < 1:
             raise GenError(f"the length must be at least one model step; got {steps}")
@@ -122,7 +124,6 @@ class LSTMModel:
 
         options = SamplingOptions(temperature, top_k, top_p, beam_size, branch_factor, steps_per_iteration)
         options.check()
-        steps = self.steps_for(num_steps=num_steps, bars=bars, seconds=seconds, primer=primer)
         if primer is not None and primer.notes:
             primed = self.encoding.prime(primer, start_time)
         else:
@@ -130,6 +131,8 @@ class LSTMModel:
 
             primer = None
             primed = Primed([self.encoding.start_token], 0, 0, self.encoding.seconds_per_step_default)
+        steps = self.steps_for(num_steps=num_steps, bars=bars, seconds=seconds, primer=primer,
+                               seconds_per_step=primed.seconds_per_step)
         generator = torch.Generator(device="cpu")
         generator.manual_seed(int(seed) if seed is not None else int(torch.seed() % 2**63))
         if beam_size > 1 or branch_factor > 1:

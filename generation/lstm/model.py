@@ -238,18 +238,9 @@ class Stepper:
             state.memory = torch.cat([state.memory[:, keep:], recent], dim=1)
             state.keys = torch.cat([state.keys[:, keep:], model.attn_key(recent)], dim=1)
             state.filled = min(state.filled + keep, state.memory.shape[1])
-            x = self._attended_last(x)
+            x = model._attend(recent)  # the last step's window is all of `recent`
         state.token, state.position = tokens[:, -1], positions[:, -1]
         return model.output(x[:, -1])  # [B, V]
-
-    def _attended_last(self, outputs: torch.Tensor) -> torch.Tensor:
-        """The attention output [B, 1, H] of the last step of top-layer outputs [B, T, H]."""
-        model = self.model
-        window = outputs[:, -(self.config.attn_length + 1):]  # [B, <= K + 1, H]
-        query = model.attn_query(outputs[:, -1:])  # [B, 1, H]
-        scores = query @ model.attn_key(window).transpose(1, 2) / math.sqrt(outputs.shape[-1])  # [B, 1, <= K + 1]
-        context = scores.softmax(dim=-1) @ window  # [B, 1, H]
-        return torch.tanh(model.attn_mix(torch.cat([outputs[:, -1:], context], dim=-1)))
 
 
 def plain_sample(model: EventLSTM, token_steps: torch.Tensor, primer: list[int], first_step: int, u: torch.Tensor,
