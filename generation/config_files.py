@@ -132,3 +132,13 @@ def hparams_from_values(cls: type[T], values: Mapping[str, Any], source: str) ->
     if unknown:
         raise BadConfig(f"{source}: unknown hparams {', '.join(unknown)}; known: {', '.join(sorted(known))}")
     return cls(**{k: list(v) if isinstance(v, tuple) else v for k, v in values.items()})
+
+
+def check_run_config(data: Mapping[str, Any], source: str, family: str, section: str) -> None:
+    """A run directory's config.json as `to_json` writes it for `family`: its keys (`section` holds
+    the family's data settings) and its family, or a `BadConfig` naming `source`."""
+    unknown = sorted(set(data) - {"name", "family", "description", "hparams", section, "version"})
+    if unknown:
+        raise BadConfig(f"{source}: unknown keys {', '.join(unknown)}")
+    if data.get("family") != family:
+        raise BadConfig(f"{source}: family {data.get('family')!r} is not {family!r}")

@@ -84,11 +84,7 @@ class LSTMRunConfig:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any], source: str) -> LSTMRunConfig:
-        unknown = sorted(set(data) - {"name", "family", "description", "hparams", "encoding", "version"})
-        if unknown:
-            raise BadConfig(f"{source}: unknown keys {', '.join(unknown)}")
-        if data.get("family") != FAMILY:
-            raise BadConfig(f"{source}: family {data.get('family')!r} is not {FAMILY!r}")
+        config_files.check_run_config(data, source, FAMILY, "encoding")
         return _build(str(data.get("name", "")), str(data.get("description", "")), dict(data.get("hparams", {})),
                       dict(data.get("encoding", {})), source)
 

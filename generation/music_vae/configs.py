@@ -94,11 +94,7 @@ class Config:
     @classmethod
     def from_json(cls, data: Mapping[str, Any], source: str) -> Config:
         """Rebuilds a config written by `to_json` (a run directory's config.json)."""
-        unknown = sorted(set(data) - {"name", "family", "description", "hparams", "data_converter", "version"})
-        if unknown:
-            raise BadConfig(f"{source}: unknown keys {', '.join(unknown)}")
-        if data.get("family") != FAMILY:
-            raise BadConfig(f"{source}: family {data.get('family')!r} is not {FAMILY!r}")
+        config_files.check_run_config(data, source, FAMILY, "data_converter")
         return _build(data.get("name", ""), data.get("description", ""), dict(data.get("hparams", {})),
                       dict(data.get("data_converter", {})), source)
 
