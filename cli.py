@@ -169,6 +169,8 @@ def configs() -> None:
               help="Where checkpoints, config and TensorBoard logs go; an existing one is resumed.")
 @click.option("--num-steps", type=click.IntRange(min=1), default=50_000, show_default=True)
 @click.option("--batch-size", type=click.IntRange(min=1), help="Default: the config's.")
+@click.option("--hparams", "hparams_text", metavar="NAME=VALUE,...",
+              help="Replace the config's hyperparameters, as Magenta's flag: 'dec_rnn_size=[128,128],z_size=64'.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Same seed, same data and CPU run.")
 @click.option("--hop-bars", type=click.IntRange(min=1),
               help="Slide training windows by this many bars (Magenta's Groove training used 1).")
@@ -179,14 +181,16 @@ def configs() -> None:
 @click.option("--workers", type=click.IntRange(min=1), help="Processes converting sequences (default: cores - 1).")
 @click.option("--device", help="cpu, cuda, cuda:1 ... (default: cuda when there is one).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
-def train(config_name, examples, eval_examples, run_dir, num_steps, batch_size, seed, hop_bars, checkpoint_every,
-          checkpoint_minutes, keep_checkpoints, eval_every, workers, device, quiet) -> None:
+def train(config_name, examples, eval_examples, run_dir, num_steps, batch_size, hparams_text, seed, hop_bars,
+          checkpoint_every, checkpoint_minutes, keep_checkpoints, eval_every, workers, device, quiet) -> None:
     """Train a model named by a config; resume an existing --run-dir where it stopped."""
-    from generation.config_files import load_any_config
+    from generation.config_files import load_any_config, parse_hparams, with_hparams
     from generation.training import TrainOptions
     from generation.training import train as run_training
 
     config = load_any_config(config_name)
+    if hparams_text:
+        config = with_hparams(config, parse_hparams(hparams_text))
     if hop_bars:
         if config.model != "groovae":
             raise click.UsageError(f"--hop-bars slides GrooVAE windows; {config_name} is an {config.model} config")
@@ -409,12 +413,36 @@ def _role_models(pairs: tuple[str, ...]) -> dict:
     return models
 
 
+def _bundled_role_models() -> dict:
+    """The bundled LSTM model for each role of `gen continue` and `gen vary` (none when none is installed)."""
+    from generation.bundled import defaults_by_role
+    from generation.lstm import LSTMModel
+    from generation.transcription import ROLES
+
+    chosen = {role: model for role, model in defaults_by_role().items() if role in ROLES}
+    if chosen:
+        click.echo("Using bundled models: " + ", ".join(f"{role}={model.name}" for role, model in chosen.items()),
+                   err=True)
+    return {role: LSTMModel(model.path) for role, model in chosen.items()}
+
+
+def _bundled_groove(mode: str):
+    """The bundled GrooVAE for `gen vary --mode MODE` (role "humanize" or "groove"), or None."""
+    from generation.bundled import defaults_by_role
+
+    model = defaults_by_role().get("humanize" if mode == "humanize" else "groove")
+    if model is not None:
+        click.echo(f"Using bundled groove model: {model.name}", err=True)
+    return None if model is None else str(model.path)
+
+
 @cli.command("continue")
 @click.argument("song", type=click.Path(exists=True, dir_okay=False))
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="The MIDI file to write.")
 @click.option("--bars", type=click.IntRange(min=1), default=8, show_default=True, help="Bars of continuation.")
 @click.option("--model", "model_pairs", multiple=True, metavar="ROLE=RUN_DIR",
-              help="The model continuing tracks of a role (drums, bass, melody, chords); repeatable.")
+              help="The model continuing tracks of a role (drums, bass, melody, chords); repeatable. "
+                   "Default: the bundled model for each role (see `gen models`).")
 @click.option("--temperature", type=click.FloatRange(min=1e-3), default=1.0, show_default=True)
 @click.option("--seed", type=int, help="Same seed, same continuation.")
 @click.option("--only-continuation", is_flag=True, help="Write only the new part (at its time after the piece).")
@@ -425,22 +453,16 @@ def continue_command(song, output, bars, model_pairs, temperature, seed, only_co
     """Continue a piece (MT3 transcriptions included) by --bars bars, in its tempo, meter and instruments.
 
     \b
-    Example:
+    Examples:
+      gen continue song.mid -o continued.mid
       gen continue song.mid -o continued.mid --model drums=runs/drums --model melody=runs/melody
     """
     from generation.continuation import continue_piece
     from generation.io.writers import write_midi
 
-    models = _role_models(model_pairs)
-    if not model_pairs:
-        from generation.bundled import defaults_by_role
-        from generation.lstm import LSTMModel
-
-        defaults = defaults_by_role()
-        if not defaults:
-            raise click.UsageError("no bundled models are installed; give --model ROLE=RUN_DIR")
-        models = {role: LSTMModel(model.path) for role, model in defaults.items() if role in ("drums", "bass", "melody", "chords")}
-        click.echo("Using bundled models: " + ", ".join(f"{role}={model.name}" for role, model in defaults.items()), err=True)
+    models = _role_models(model_pairs) if model_pairs else _bundled_role_models()
+    if not models:
+        raise click.UsageError("no bundled models are installed; give --model ROLE=RUN_DIR")
     sequence = _read_one(song)
     estimate = {"auto": None, "notes": True, "file": False}[tempo_from]
     result = continue_piece(sequence, models, bars=bars, temperature=temperature, seed=seed,
@@ -477,7 +499,9 @@ def _print_continuation(result, song, output, as_json) -> None:
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
               help="The MIDI file to write; with -n above 1, OUTPUT-001.mid, OUTPUT-002.mid ...")
 @click.option("-n", "--num", "count", type=click.IntRange(min=1), default=1, show_default=True, help="Variations.")
-@click.option("--groove", "groove_run", help="A GrooVAE run directory (or bundled model name) for the drums.")
+@click.option("--groove", "groove_run",
+              help="A GrooVAE run directory or bundled model name for the drums. With neither --groove nor "
+                   "--model, the bundled models are used (groove-humanize for --mode humanize).")
 @click.option("--mode", type=click.Choice(["vary", "humanize"]), default="vary", show_default=True,
               help="humanize: only restore played timing and dynamics to the drums (a humanize GrooVAE).")
 @click.option("--model", "model_pairs", multiple=True, metavar="ROLE=RUN_DIR",
@@ -504,14 +528,17 @@ def vary(song, output, count, groove_run, mode, model_pairs, amount, roles, temp
     from generation.io.writers import write_midi
     from generation.transcription import ROLES
 
-    models = _role_models(model_pairs)
+    bundled = not model_pairs and not groove_run  # no models named: the bundled defaults
+    models = _bundled_role_models() if bundled and mode == "vary" else _role_models(model_pairs)
+    groove_run = _bundled_groove(mode) if bundled else groove_run
     groove = None
     if groove_run:
         from generation.music_vae.trained_model import TrainedModel
 
         groove = TrainedModel(config=None, batch_size=64, checkpoint_dir_or_path=groove_run)
     if groove is None and not models:
-        raise click.UsageError("give --groove RUN_DIR and/or --model ROLE=RUN_DIR")
+        raise click.UsageError("no bundled models are installed; give --groove RUN_DIR and/or --model ROLE=RUN_DIR"
+                               if bundled else "give --groove RUN_DIR and/or --model ROLE=RUN_DIR")
     if mode == "humanize" and groove is None:
         raise click.UsageError("--mode humanize needs --groove with a humanize-trained GrooVAE run")
     chosen = tuple(r.strip() for r in roles.split(",")) if roles else None
@@ -545,19 +572,22 @@ def vary(song, output, count, groove_run, mode, model_pairs, amount, roles, temp
 
 
 @cli.command()
-def models() -> None:
-    """List the bundled models, one per line, name first: roles, size, data, license and figures."""
-    from generation.bundled import bundled_models
+@click.argument("name", required=False)
+def models(name) -> None:
+    """List the bundled models, one per line, name first: roles, config, size, then data, license and
+    test figures in short. With NAME, print that model's whole card."""
+    from generation.bundled import bundled_models, resolve_run
 
+    if name:
+        click.echo((resolve_run(name) / "README.md").read_text().rstrip())
+        return
     found = bundled_models()
     if not found:
         click.echo("No bundled models are installed; train one with `gen train` and pass its run directory.")
     for model in found:
         card = model.card
-        figures = ", ".join(f"{k} {v}" for k, v in dict(card.get("evaluation", {})).items() if k != "command")
-        click.echo(f"{model.name:<18} {','.join(model.roles) or '-':<14} {card.get('config', ''):<24} "
-                   f"{model.size_bytes / 1e6:5.1f} MB  {card.get('data', '')}; {card.get('license', '')} "
-                   f"({card.get('credit', '')}); {figures}")
+        click.echo(f"{model.name:<18} {','.join(model.roles) or '-':<9} {card.get('config', ''):<22} "
+                   f"{model.size_bytes / 1e6:4.1f} MB  {card.get('summary', '')}")
 
 
 @cli.group()

@@ -48,7 +48,8 @@ setup(
         "tqdm>=4.60",
     ],
     extras_require={
-        "test": ["pytest>=7", "tfrecord>=1.14"],
+        # setuptools 70.1+ builds wheels itself: a test builds one to check that it carries the models.
+        "test": ["pytest>=7", "tfrecord>=1.14", "setuptools>=70.1"],
     },
     entry_points={"console_scripts": ["gen=cli:main"]},
     classifiers=[

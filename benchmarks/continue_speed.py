@@ -3,10 +3,10 @@
 Builds the piece from the committed multi-track fixture (drums, bass, chords, lead; repeated to 4
 minutes and written as MT3 writes MIDI: 120 bpm, 4/4, 220 ticks per quarter, velocity 127), then
 times the whole command in a fresh process (interpreter start and imports included), as a user
-runs it, with the models given, and prints the seconds and the command's own report.
+runs it, and prints the seconds and the command's own report. With no --model it uses the bundled
+default models, as `gen continue song.mid` does.
 
-    python benchmarks/continue_speed.py --model drums=runs/drums --model melody=runs/melody \
-        --model chords=runs/chorales [--minutes 4] [--bars 8]
+    python benchmarks/continue_speed.py [--model drums=runs/drums ...] [--minutes 4] [--bars 8]
 """
 
 from __future__ import annotations

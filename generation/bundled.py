@@ -23,7 +23,8 @@ from typing import Any
 
 from generation.errors import BadConfig
 
-CARD_FIELDS = ("name", "config", "family", "roles", "description", "data", "license", "credit", "command",
+# `summary` is the card in one line for `gen models`: data, license (with credit where it is owed), a figure.
+CARD_FIELDS = ("name", "config", "family", "roles", "description", "summary", "data", "license", "credit", "command",
                "steps", "hardware", "training_seconds", "evaluation")
 
 
@@ -77,6 +78,16 @@ def resolve_run(name_or_path: str | os.PathLike[str]) -> Path:
     raise BadConfig(f"{name_or_path}: no such run directory, and no bundled model of that name (bundled: {names})")
 
 
+def display_name(run_dir: str | os.PathLike[str]) -> str:
+    """A bundled model's name for its folder, any other run directory as given: what reports show."""
+    path = Path(run_dir)
+    try:
+        inside = path.resolve().parent == models_dir().resolve() and (path / "card.json").is_file()
+    except OSError:
+        inside = False
+    return path.name if inside else str(run_dir)
+
+
 def defaults_by_role() -> dict[str, BundledModel]:
     """The bundled model serving each role of `gen continue` (the first listed for it)."""
     result: dict[str, BundledModel] = {}
@@ -123,7 +134,7 @@ def bundle(run_dir: str | os.PathLike[str], name: str, card: dict[str, Any], *, 
 
 
 def card_markdown(card: dict[str, Any]) -> str:
-    lines = [f"# {card['name']}", "", str(card.get("description", "")), "",
+    lines = [f"# {card['name']}", "", str(card.get("description", "")), "", f"In short: {card.get('summary', '')}", "",
              f"- config: `{card.get('config')}` ({card.get('family')}), {card.get('steps')} training steps",
              f"- roles in `gen continue`: {', '.join(card.get('roles', [])) or 'none'}",
              f"- data: {card.get('data')}", f"- license: {card.get('license')}", f"- credit: {card.get('credit')}",

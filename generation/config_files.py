@@ -9,6 +9,7 @@ A named config `NAME.json` states a `base` (default: its family's name) and what
 from __future__ import annotations
 
 import importlib.resources
+import json
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, Generic, TypeVar
@@ -86,6 +87,58 @@ def config_from_json(data: Mapping[str, Any], source: str) -> Any:
 
         return LSTMRunConfig.from_json(data, source)
     raise BadConfig(f"{source}: family {family!r} is not one of {', '.join(FAMILIES)}")
+
+
+def parse_hparams(text: str) -> dict[str, Any]:
+    """Magenta's `--hparams` text, `name=value,name=value`, as a dict; values are JSON where they
+    parse as JSON (`[256,256]`, `0.8`, `true`), else strings (`clip_mode=value`).
+
+    Commas inside brackets belong to the value. A piece without `=` is a `BadConfig`.
+    """
+    pieces, depth, start = [], 0, 0
+    for index, char in enumerate(text):
+        depth += {"[": 1, "]": -1}.get(char, 0)
+        if char == "," and depth == 0:
+            pieces.append(text[start:index])
+            start = index + 1
+    pieces.append(text[start:])
+    values: dict[str, Any] = {}
+    for piece in (p.strip() for p in pieces):
+        if not piece:
+            continue
+        name, equals, raw = piece.partition("=")
+        if not equals or not name.strip():
+            raise BadConfig(f"--hparams: {piece!r} is not NAME=VALUE")
+        raw = raw.strip()
+        try:
+            value = json.loads({"True": "true", "False": "false"}.get(raw, raw))
+        except json.JSONDecodeError:
+            value = raw
+        values[name.strip()] = value
+    return values
+
+
+def with_hparams(config: Any, overrides: Mapping[str, Any], source: str = "--hparams") -> Any:
+    """`config` (either family) with some hyperparameters replaced, checked as a config file is:
+    an unknown name, or a value of another type than the default's, is a `BadConfig` naming `source`."""
+    current = config.hparams.values()
+    for name, value in overrides.items():
+        if name not in current:
+            raise BadConfig(f"{source}: unknown hparam {name!r}; known: {', '.join(sorted(current))}")
+        default = current[name]
+        same_type = (isinstance(value, bool) == isinstance(default, bool)) and (
+            isinstance(value, type(default))
+            or (isinstance(default, float) and isinstance(value, int))
+        )
+        if not same_type:
+            kind = {bool: "true or false", int: "an integer", float: "a number", str: "a string",
+                    list: "a list"}.get(type(default), type(default).__name__)
+            raise BadConfig(f"{source}: {name} must be {kind} like {json.dumps(default)}; got {json.dumps(value)}")
+        if isinstance(default, float):
+            overrides = {**overrides, name: float(value)}
+    data = config.to_json()
+    data["hparams"] = {**data["hparams"], **overrides}
+    return config_from_json(data, source)
 
 
 def run_family(run_dir: str | Path) -> str:

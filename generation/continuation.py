@@ -19,10 +19,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from generation.bundled import display_name
 from generation.errors import BadInputFile, GenError
 from generation.protos import NoteSequence
 from generation.transcription import ROLES, Analysis, Track, analyse, on_grid, shift_times
 
+# `gen vary` draws this many candidates for each re-sampled bar (one batch) and keeps the one whose
+# notes agree best with what the other tracks play in that bar: the rest of the piece as context.
+VARY_CANDIDATES = 4
 FALLBACKS = {"drums": ("drums",), "melody": ("melody",), "bass": ("bass", "melody"), "chords": ("chords", "melody")}
 
 
@@ -111,7 +115,7 @@ def continue_piece(
                                        temperature=temperature, seed=None if seed is None else seed + index,
                                        start_time=start)
         except GenError as error:  # e.g. nothing the model can use in this track
-            result.tracks.append(TrackResult(track, str(model.run_dir), skipped=str(error)))
+            result.tracks.append(TrackResult(track, display_name(model.run_dir), skipped=str(error)))
             continue
         new = [n for n in continued.notes if n.start_time >= start - 1e-6]
         for note in new:
@@ -120,7 +124,7 @@ def continue_piece(
             added.start_time -= shift
             added.end_time -= shift
             added.instrument, added.program, added.is_drum = track.instrument, track.program, track.is_drum
-        result.tracks.append(TrackResult(track, str(model.run_dir), new_notes=len(new)))
+        result.tracks.append(TrackResult(track, display_name(model.run_dir), new_notes=len(new)))
     end = analysis.continuation_start + bars * analysis.bar_seconds
     output.total_time = max([end] + [n.end_time for n in output.notes])
     if analysis.mt3_style:  # MT3's 120 bpm means nothing; the estimate does (note times stay in seconds)
@@ -210,11 +214,14 @@ def vary_piece(
                 continue  # nothing before this bar to go on from
             primer.total_time = start
             try:
-                new = model.generate(primer, bars=1 if model.encoding.metric else None,
-                                     seconds=None if model.encoding.metric else bar, temperature=temperature,
-                                     seed=seed * 100_003 + index * 1_009 + number, start_time=start)
+                candidates = model.sample(VARY_CANDIDATES, primer, bars=1 if model.encoding.metric else None,
+                                          seconds=None if model.encoding.metric else bar, temperature=temperature,
+                                          seed=seed * 100_003 + index * 1_009 + number, start_time=start)
             except GenError:
                 continue
+            context = _bar_pitch_classes(grid, track, start, end)
+            fits = [_harmony_fit(c, context, start, end) for c in candidates]
+            new = candidates[fits.index(max(fits))]
             keep = [n for n in output.notes if not (_belongs(n, track) and start - 1e-6 <= n.start_time < end - 1e-6)]
             del output.notes[:]
             output.notes.extend(keep)
@@ -225,7 +232,8 @@ def vary_piece(
                     added.end_time = min(added.end_time, end)
                     added.instrument, added.program, added.is_drum = track.instrument, track.program, False
             replaced += 1
-        result.changed[_label(track)] = f"{replaced} bars re-sampled by {model.config.name}"
+        result.changed[_label(track)] = (f"{replaced} bars re-sampled by {model.config.name}, each the best of "
+                                         f"{VARY_CANDIDATES} by its harmony with the other tracks")
     varied = shift_times(output, -shift)  # back to the piece's own times, controls included
     del varied.tempos[:]
     del varied.time_signatures[:]
@@ -238,6 +246,35 @@ def vary_piece(
     varied.total_time = max([n.end_time for n in varied.notes], default=0.0)
     result.sequence = varied
     return result
+
+
+def _bar_pitch_classes(grid: NoteSequence, track: Track, start: float, end: float) -> list[float]:
+    """Seconds each pitch class sounds in [start, end) in the other pitched tracks; where they are
+    silent, in this track's own original bar (what the re-sampled bar should agree with)."""
+    for others in (True, False):
+        weights = [0.0] * 12
+        for note in grid.notes:
+            if note.is_drum or _belongs(note, track) != (not others):
+                continue
+            overlap = min(note.end_time, end) - max(note.start_time, start)
+            if overlap > 0:
+                weights[note.pitch % 12] += overlap
+        if any(weights):
+            return weights
+    return weights
+
+
+def _harmony_fit(candidate: NoteSequence, context: list[float], start: float, end: float) -> float:
+    """How well a candidate bar agrees with `context` (`_bar_pitch_classes`): the duration-weighted
+    mean of each of its notes' pitch-class weight, 0 to 1. A silent candidate scores 0."""
+    peak = max(context)
+    total = fit = 0.0
+    for note in candidate.notes:
+        overlap = min(note.end_time, end) - max(note.start_time, start)
+        if overlap > 0:
+            total += overlap
+            fit += overlap * (context[note.pitch % 12] / peak if peak else 1.0)
+    return fit / total if total else 0.0
 
 
 def _belongs(note: Any, track: Track) -> bool:

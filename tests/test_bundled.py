@@ -3,6 +3,7 @@ directory goes, and `gen continue` with no --model picking the bundled model for
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,8 @@ from generation.transcription import mt3_style_midi
 
 from .conftest import FIXTURES
 
-CARD = {"roles": ["drums"], "description": "A tiny drum model for tests.", "data": "four Groove MIDI Dataset files",
+CARD = {"roles": ["drums"], "description": "A tiny drum model for tests.",
+        "summary": "four Groove MIDI Dataset files; CC BY 4.0, Gillick et al.", "data": "four Groove MIDI Dataset files",
         "license": "CC BY 4.0", "credit": "Gillick et al., Groove MIDI Dataset", "command": "gen train ...",
         "hardware": "2-core CPU", "training_seconds": 1.0, "evaluation": {"nll_per_event": 3.2}}
 
@@ -68,3 +70,88 @@ def test_without_bundled_models_continue_asks_for_one(tmp_path: Path, monkeypatc
     result = run("continue", str(song), "-o", str(tmp_path / "out.mid"))
     assert result.exit_code == 2 and "no bundled models are installed; give --model ROLE=RUN_DIR" in result.stderr
     assert "No bundled models are installed" in run("models").stdout
+
+
+# The models shipped in generation/models -------------------------------------------------------
+
+SHIPPED = bundled.bundled_models()
+REPOSITORY = Path(__file__).resolve().parent.parent
+REQUIRED_ROLES = {"drums", "melody", "chords", "groove", "humanize"}
+
+
+def test_the_shipped_models_cover_every_default_role_and_fit_the_size_budget() -> None:
+    assert {role for m in SHIPPED for role in m.roles} >= REQUIRED_ROLES
+    assert {m.card["config"] for m in SHIPPED} >= {"groovae_2bar_humanize", "groovae_4bar", "drum_kit_rnn",
+                                                   "attention_rnn", "polyphony_rnn"}
+    assert sum(m.size_bytes for m in SHIPPED) < 50e6
+
+
+@pytest.mark.parametrize("model", SHIPPED, ids=[m.name for m in SHIPPED])
+def test_a_shipped_model_has_a_complete_card_and_samples_on_the_cpu(model: bundled.BundledModel, tmp_path: Path) -> None:
+    card = model.card
+    assert not [f for f in bundled.CARD_FIELDS if f not in card], card
+    assert card["name"] == model.name and card["command"].startswith("gen train --config " + card["config"])
+    assert card["evaluation"] and card["training_seconds"] > 0 and card["steps"] > 0
+    if "Groove" in card["data"]:  # CC BY 4.0: the credit travels with the model, and `gen models` shows it
+        assert "CC BY 4.0" in card["license"] and "Gillick" in card["credit"]
+        assert "CC BY 4.0" in card["summary"] and "Gillick" in card["summary"]
+    listed = run("models").stdout.splitlines()
+    assert any(line.split()[0] == model.name and card["summary"] in line for line in listed)
+    assert run("models", model.name).stdout.startswith(f"# {model.name}")
+    assert (model.path / "README.md").read_text().startswith(f"# {model.name}")
+    result = run("sample", model.name, "-n", "2", "--bars", "2", "--seed", "3", "-o", str(tmp_path / "out"))
+    assert result.exit_code == 0, result.output
+    from generation.io.readers import read_music_file
+
+    for path in sorted((tmp_path / "out").glob("*.mid")):
+        assert read_music_file(path).sequences[0].notes, f"{model.name}: {path.name} has no notes"
+
+
+def test_the_example_pieces_are_what_their_script_writes(tmp_path: Path) -> None:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("make_examples", REPOSITORY / "examples" / "make_examples.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    for path in module.write_examples(tmp_path):
+        assert path.read_bytes() == (REPOSITORY / "examples" / path.name).read_bytes(), path.name
+
+
+@pytest.mark.skipif(not SHIPPED, reason="no bundled models in this checkout")
+def test_continue_and_vary_with_no_flags_use_the_shipped_models(tmp_path: Path) -> None:
+    example = REPOSITORY / "examples" / "bantry_lasses_mt3.mid"
+    result = run("continue", str(example), "-o", str(tmp_path / "continued.mid"), "--bars", "2", "--seed", "1", "--json")
+    assert result.exit_code == 0, result.output
+    assert "Using bundled models: " in result.stderr
+    report = json.loads(result.stdout.splitlines()[-1])
+    assert abs(report["tempo_bpm"] - 112) < 1 and all(t["new_notes"] > 0 for t in report["tracks"]), report
+    result = run("vary", str(example), "-o", str(tmp_path / "played.mid"), "--mode", "humanize")
+    assert result.exit_code == 0, result.output
+    assert "Using bundled groove model: groove-humanize" in result.stderr
+
+
+def test_the_built_wheel_carries_every_shipped_model_file(tmp_path: Path) -> None:
+    import shutil
+    import subprocess
+    import sys
+    import zipfile
+
+    source = tmp_path / "source"  # a copy of what setup.py packs, so the build leaves nothing in the checkout
+    source.mkdir()
+    for name in ("setup.py", "README.md", "cli.py"):
+        shutil.copy(REPOSITORY / name, source / name)
+    for name in ("generation", "configs"):
+        shutil.copytree(REPOSITORY / name, source / name, ignore=shutil.ignore_patterns("__pycache__"))
+    (source / "train_data").mkdir()  # its recipes only: prepared datasets live in its subfolders
+    for recipe in (REPOSITORY / "train_data").iterdir():
+        if recipe.is_file():
+            shutil.copy(recipe, source / "train_data" / recipe.name)
+    built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
+                            "-w", str(tmp_path / "wheel"), str(source)], capture_output=True, text=True)
+    assert built.returncode == 0, built.stderr
+    (wheel,) = (tmp_path / "wheel").glob("*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    shipped = {str(p.relative_to(REPOSITORY)) for p in (REPOSITORY / "generation" / "models").rglob("*")
+               if p.is_file() and "__pycache__" not in p.parts}
+    assert shipped and shipped <= names, sorted(shipped - names)
+    assert "generation/configs/groovae_4bar.json" in names and "cli.py" in names

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from cli import cli
@@ -125,6 +126,34 @@ def test_train_errors_are_one_line(tmp_path: Path) -> None:
     assert result.exit_code == 1 and result.stderr.startswith("Error: unknown config 'groovae_nope'; known: ")
     result = run("sample", str(tmp_path), "-o", str(tmp_path / "out"))
     assert result.exit_code == 1 and "not a run directory" in result.stderr
+
+
+def test_train_hparams_replace_the_configs_and_are_stored_in_the_run(tmp_path: Path) -> None:
+    from generation.config_files import load_any_config, parse_hparams, with_hparams
+    from generation.errors import BadConfig
+
+    assert parse_hparams("dec_rnn_size=[8,8], z_size=4,clip_mode=value,use_cudnn=True") == {
+        "dec_rnn_size": [8, 8], "z_size": 4, "clip_mode": "value", "use_cudnn": True}
+    config = with_hparams(load_any_config("groovae_tiny"), {"dec_rnn_size": [8, 8], "dropout_keep_prob": 1})
+    assert config.hparams.dec_rnn_size == [8, 8] and config.hparams.dropout_keep_prob == 1.0
+    for text, message in (("z_dim=3", "unknown hparam 'z_dim'; known: "),
+                          ("z_size=2.5", "z_size must be an integer like "),
+                          ("dec_rnn_size=8", "dec_rnn_size must be a list like "),
+                          ("z_size", "'z_size' is not NAME=VALUE")):
+        with pytest.raises(BadConfig, match=message):
+            with_hparams(load_any_config("groovae_tiny"), parse_hparams(text))
+
+    assert run("preprocess", str(FIXTURES / "groove"), "-o", str(tmp_path / "groove"), "-q", "-j", "1").exit_code == 0
+    common = ["train", "--config", "drum_kit_rnn_tiny", "--examples", str(tmp_path / "groove.tfrecord"),
+              "--run-dir", str(tmp_path / "run"), "--batch-size", "2", "--workers", "1", "-q", "--num-steps", "2"]
+    result = run(*common, "--hparams", "rnn_layer_sizes=[12,10]")
+    assert result.exit_code == 0, result.output
+    stored = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert stored["name"] == "drum_kit_rnn_tiny" and stored["hparams"]["rnn_layer_sizes"] == [12, 10]
+    result = run(*common)  # resuming needs the same hyperparameters
+    assert result.exit_code == 1 and "holds a run of a different config" in result.stderr
+    result = run(*common, "--hparams", "rnn_layers=[3]")
+    assert result.exit_code == 1 and result.stderr.startswith("Error: --hparams: unknown hparam 'rnn_layers'")
 
 
 def test_note_seq_loads_without_its_notebook_and_audio_helpers_until_used() -> None:

@@ -207,12 +207,54 @@ def test_vary_regrooves_drums_and_resamples_chosen_bars(drum_and_melody_runs, gr
     assert pitched(read_music_file(tmp_path / "same.mid").sequences[0]) == pitched(original)
 
 
-def test_vary_humanize_and_its_errors(groove_run, tmp_path: Path) -> None:
+def test_vary_humanize_and_its_errors(groove_run, tmp_path: Path, monkeypatch) -> None:
     song = mt3_copy(GROOVE_FILES[0], tmp_path)
     result = run("vary", str(song), "-o", str(tmp_path / "played.mid"), "--groove", str(groove_run), "--mode", "humanize")
     assert result.exit_code == 0, result.output
     played = read_music_file(tmp_path / "played.mid").sequences[0]
     assert played.notes and all(n.is_drum for n in played.notes)
-    assert run("vary", str(song), "-o", str(tmp_path / "x.mid")).exit_code == 2
+    from generation import bundled
+
+    monkeypatch.setattr(bundled, "models_dir", lambda: tmp_path / "no-models")
+    result = run("vary", str(song), "-o", str(tmp_path / "x.mid"))
+    assert result.exit_code == 2 and "no bundled models are installed" in result.stderr
     result = run("vary", str(song), "-o", str(tmp_path / "x.mid"), "--groove", str(groove_run), "--tracks", "lead")
     assert result.exit_code == 2 and "roles are drums, bass, melody, chords" in result.stderr
+
+
+def test_vary_keeps_the_candidate_bar_that_agrees_with_the_other_tracks() -> None:
+    from types import SimpleNamespace
+
+    from generation.continuation import VARY_CANDIDATES, vary_piece
+
+    piece = NoteSequence(ticks_per_quarter=480)
+    piece.tempos.add(qpm=120)
+    piece.time_signatures.add(numerator=4, denominator=4)
+    for bar in range(4):  # a held C major chord each bar, a melody note on each beat
+        for pitch in (48, 52, 55):
+            piece.notes.add(pitch=pitch, velocity=70, start_time=bar * 2.0, end_time=bar * 2.0 + 2.0, program=0)
+        for beat in range(4):
+            piece.notes.add(pitch=72, velocity=90, start_time=bar * 2.0 + beat * 0.5,
+                            end_time=bar * 2.0 + beat * 0.5 + 0.45, program=73)
+    piece.total_time = 8.0
+
+    def bar_of(pitches, start):
+        sequence = NoteSequence()
+        for k, pitch in enumerate(pitches):
+            sequence.notes.add(pitch=pitch, velocity=80, start_time=start + k * 0.5, end_time=start + k * 0.5 + 0.4)
+        return sequence
+
+    class Candidates:  # an LSTM stand-in: its best-fitting candidate is never the first
+        encoding = SimpleNamespace(metric=True)
+        config = SimpleNamespace(name="fake_rnn")
+
+        def sample(self, n, primer, *, start_time, **_):
+            assert n == VARY_CANDIDATES
+            clashing = [bar_of([73, 75, 78, 70], start_time) for _ in range(n - 1)]
+            return clashing + [bar_of([76, 79, 72, 67], start_time)]
+
+    result = vary_piece(piece, {"melody": Candidates()}, amount=1.0, seed=2)
+    melody = [n.pitch for n in result.sequence.notes if n.program == 73]
+    assert melody[:4] == [72] * 4  # the first bar has no music before it to go on from
+    assert melody[4:] == [76, 79, 72, 67] * 3
+    assert "best of 4 by its harmony" in result.changed["melody (program 73)"]
