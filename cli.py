@@ -472,10 +472,15 @@ def continue_command(song, output, bars, model_pairs, temperature, seed, only_co
     _print_continuation(result, song, output, as_json)
 
 
+def _tempo_words(a) -> str:
+    drift = f", drifting: {a.end_tempo_bpm:.1f} bpm at the end" if a.drifting else ""
+    return f"{a.tempo_bpm:.1f} bpm ({a.tempo_source}{drift})"
+
+
 def _print_continuation(result, song, output, as_json) -> None:
     a = result.analysis
     style = "MT3-style transcription" if a.mt3_style else "MIDI"
-    click.echo(f"{song}: {style}, {a.tempo_bpm:.1f} bpm ({a.tempo_source}), {a.time_signature[0]}/{a.time_signature[1]}, "
+    click.echo(f"{song}: {style}, {_tempo_words(a)}, {a.time_signature[0]}/{a.time_signature[1]}, "
                f"{a.key or 'no key'}, {a.bars:.1f} bars, first downbeat at {a.first_downbeat:.3f} s")
     for item in result.tracks:
         t = item.track
@@ -484,7 +489,8 @@ def _print_continuation(result, song, output, as_json) -> None:
     click.echo(f"Wrote {output}: {result.bars} bars from {a.continuation_start:.3f} s")
     if as_json:
         click.echo(json.dumps({
-            "tempo_bpm": a.tempo_bpm, "tempo_source": a.tempo_source,
+            "tempo_bpm": a.tempo_bpm, "tempo_source": a.tempo_source, "end_tempo_bpm": a.end_tempo_bpm,
+            "tempo_drifts": a.drifting,
             "time_signature": f"{a.time_signature[0]}/{a.time_signature[1]}", "key": a.key, "bars": round(a.bars, 3),
             "mt3_style": a.mt3_style, "continuation_start": a.continuation_start,
             "tracks": [{"role": i.track.role, "program": i.track.program, "is_drum": i.track.is_drum,
@@ -555,7 +561,7 @@ def vary(song, output, count, groove_run, mode, model_pairs, amount, roles, temp
         write_midi(result.sequence, path)
         results.append(result)
     a = results[0].analysis
-    click.echo(f"{song}: {'MT3-style transcription' if a.mt3_style else 'MIDI'}, {a.tempo_bpm:.1f} bpm ({a.tempo_source}), "
+    click.echo(f"{song}: {'MT3-style transcription' if a.mt3_style else 'MIDI'}, {_tempo_words(a)}, "
                f"{a.time_signature[0]}/{a.time_signature[1]}, {a.key or 'no key'}, {a.bars:.1f} bars")
     for label, what in results[0].changed.items():
         click.echo(f"  {label}: {what}")
@@ -563,7 +569,8 @@ def vary(song, output, count, groove_run, mode, model_pairs, amount, roles, temp
         click.echo(f"Wrote {path}")
     if as_json:
         click.echo(json.dumps({
-            "tempo_bpm": a.tempo_bpm, "tempo_source": a.tempo_source,
+            "tempo_bpm": a.tempo_bpm, "tempo_source": a.tempo_source, "end_tempo_bpm": a.end_tempo_bpm,
+            "tempo_drifts": a.drifting,
             "time_signature": f"{a.time_signature[0]}/{a.time_signature[1]}", "key": a.key, "bars": round(a.bars, 3),
             "mt3_style": a.mt3_style,
             "tracks": [{"role": t.role, "program": t.program, "is_drum": t.is_drum, "notes": t.notes} for t in a.tracks],

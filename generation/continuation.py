@@ -1,8 +1,8 @@
 """`gen continue`: carry a piece on, track by track, with the model for each track's role.
 
 The piece is analysed (`generation.transcription.analyse`: tempo, meter, downbeat, key, roles),
-laid on its grid (`on_grid`: shifted so downbeats fall on bar lines; no note is moved relative to
-another), and each track whose role has a model is continued from its own notes, starting on the
+laid on its grid (`on_grid`: shifted so downbeats fall on bar lines, or, for a performance whose
+tempo drifts, each beat moved onto the grid's beat), and each track whose role has a model is continued from its own notes, starting on the
 first downbeat at or after the piece's end. The output holds the original piece untouched (every
 note at its time, pitch, velocity and instrument) and the continuation after it.
 
@@ -22,7 +22,7 @@ from typing import Any
 from generation.bundled import display_name
 from generation.errors import BadInputFile, GenError
 from generation.protos import NoteSequence
-from generation.transcription import ROLES, Analysis, Track, analyse, on_grid, shift_times
+from generation.transcription import ROLES, Analysis, Track, analyse, map_times, on_grid, tempo_map
 
 # `gen vary` draws this many candidates for each re-sampled bar (one batch) and keeps the one whose
 # notes agree best with what the other tracks play in that bar: the rest of the piece as context.
@@ -62,14 +62,23 @@ def _track_notes(sequence: NoteSequence, track: Track) -> NoteSequence:
     return part
 
 
-def _on_its_grid(sequence: NoteSequence, estimate_tempo: bool | None, name: str) -> tuple[Analysis, float, NoteSequence]:
-    """(analysis, seconds the piece is shifted by, the piece on its grid); a piece with nothing to
-    analyse is a `BadInputFile` naming `name`."""
+def _on_its_grid(sequence: NoteSequence, estimate_tempo: bool | None, name: str) -> tuple[Analysis, NoteSequence]:
+    """(analysis, the piece on its grid); a piece with nothing to analyse is a `BadInputFile` naming `name`."""
     try:
         analysis = analyse(sequence, estimate=estimate_tempo)
     except GenError as error:
         raise BadInputFile(name, str(error)) from None
-    return analysis, analysis.grid_shift, on_grid(sequence, analysis)
+    return analysis, on_grid(sequence, analysis)
+
+
+def _set_tempo_map(output: NoteSequence, analysis: Analysis) -> None:
+    """MT3's 120 bpm means nothing: the estimated tempo (each bar's, where the performance drifts)
+    and meter replace it. Note times, in seconds, stay as they are."""
+    del output.tempos[:]
+    for time, qpm in tempo_map(analysis, output.total_time):
+        output.tempos.add(qpm=qpm, time=time)
+    del output.time_signatures[:]
+    output.time_signatures.add(numerator=analysis.time_signature[0], denominator=analysis.time_signature[1], time=0.0)
 
 
 def continue_piece(
@@ -88,8 +97,8 @@ def continue_piece(
     `name` (the file) goes into error messages."""
     if bars < 1:
         raise GenError(f"bars must be at least 1; got {bars}")
-    analysis, shift, grid = _on_its_grid(sequence, estimate_tempo, name)
-    start = analysis.continuation_start + shift  # on the grid: a bar line
+    analysis, grid = _on_its_grid(sequence, estimate_tempo, name)
+    start = analysis.continuation_grid_start  # a bar line of the grid
     output = copy.deepcopy(sequence)
     if only_continuation:
         del output.notes[:]
@@ -121,18 +130,14 @@ def continue_piece(
         for note in new:
             added = output.notes.add()
             added.CopyFrom(note)
-            added.start_time -= shift
-            added.end_time -= shift
+            added.start_time = analysis.from_grid(note.start_time)
+            added.end_time = analysis.from_grid(note.end_time)
             added.instrument, added.program, added.is_drum = track.instrument, track.program, track.is_drum
         result.tracks.append(TrackResult(track, display_name(model.run_dir), new_notes=len(new)))
-    end = analysis.continuation_start + bars * analysis.bar_seconds
+    end = analysis.from_grid(start + bars * analysis.bar_seconds)
     output.total_time = max([end] + [n.end_time for n in output.notes])
-    if analysis.mt3_style:  # MT3's 120 bpm means nothing; the estimate does (note times stay in seconds)
-        del output.tempos[:]
-        output.tempos.add(qpm=analysis.tempo_bpm, time=0.0)
-        del output.time_signatures[:]
-        output.time_signatures.add(numerator=analysis.time_signature[0], denominator=analysis.time_signature[1],
-                                   time=0.0)
+    if analysis.mt3_style:
+        _set_tempo_map(output, analysis)
     return result
 
 
@@ -167,7 +172,7 @@ def vary_piece(
         raise GenError(f"mode must be 'vary' or 'humanize'; got {mode!r}")
     if not 0 <= amount <= 1:
         raise GenError(f"amount must be between 0 and 1; got {amount}")
-    analysis, shift, grid = _on_its_grid(sequence, estimate_tempo, name)
+    analysis, grid = _on_its_grid(sequence, estimate_tempo, name)
     output = copy.deepcopy(grid)
     result = VariationResult(output, analysis)
     rng = np.random.default_rng(seed)
@@ -188,7 +193,7 @@ def vary_piece(
             result.changed[_label(track)] = f"{mode} by {groove_model.config.name}"
     bar = analysis.bar_seconds
     first_bar = int(np.floor((min(n.start_time for n in grid.notes)) / bar + 1e-9))
-    last_bar = int(np.ceil((analysis.continuation_start + shift) / bar - 1e-9))
+    last_bar = int(np.ceil(analysis.continuation_grid_start / bar - 1e-9))
     for index, track in enumerate(analysis.tracks):
         if track.is_drum or track.role not in wanted or mode == "humanize":
             continue
@@ -234,16 +239,15 @@ def vary_piece(
             replaced += 1
         result.changed[_label(track)] = (f"{replaced} bars re-sampled by {model.config.name}, each the best of "
                                          f"{VARY_CANDIDATES} by its harmony with the other tracks")
-    varied = shift_times(output, -shift)  # back to the piece's own times, controls included
-    del varied.tempos[:]
-    del varied.time_signatures[:]
+    varied = map_times(output, analysis.from_grid)  # back to the piece's own times, controls included
+    varied.total_time = max([n.end_time for n in varied.notes], default=0.0)
     if analysis.mt3_style:
-        varied.tempos.add(qpm=analysis.tempo_bpm)
-        varied.time_signatures.add(numerator=analysis.time_signature[0], denominator=analysis.time_signature[1])
+        _set_tempo_map(varied, analysis)
     else:
+        del varied.tempos[:]
+        del varied.time_signatures[:]
         varied.tempos.extend(sequence.tempos)
         varied.time_signatures.extend(sequence.time_signatures)
-    varied.total_time = max([n.end_time for n in varied.notes], default=0.0)
     result.sequence = varied
     return result
 

@@ -19,14 +19,18 @@ longer (`python benchmarks/tempo_estimation.py`).
 
 The beat phase comes from the same fit, the downbeat from where kicks, crashes and low notes
 fall, and the piece is then laid on a steady grid: the continuation begins on the first downbeat
-at or after the piece's end. A performance whose tempo drifts a lot is kept where it is (its
-notes are never moved); only the continuation follows the estimated grid.
+at or after the piece's end. A performance whose tempo drifts (`track_beats`: windows of 16 beats
+a bar apart get their own tempo and phase, and the beats are walked through them) gets a beat map
+instead, when the steady grid would stray more than a 16th note from it somewhere: the models see
+every beat on the grid's beat (`Analysis.to_grid`), and the continuation goes on at the tempo of
+the piece's last seconds, from its own last beats (`Analysis.from_grid`). The original notes never
+move; an MT3 file's tempo map gets each bar's tempo (`tempo_map`).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -41,6 +45,11 @@ CHUNK = 4096  # onsets per block of the tempo fit
 STRONG_DRUMS = {35, 36, 37, 38, 40}  # kicks and snares: where the beat is
 DOWNBEAT_DRUMS = {35, 36, 49, 57, 52, 55}  # kicks and crashes
 LOW_PITCH = 55  # below G3, a pitched note weighs as a strong hit
+# Drift: each window of LOCAL_BEATS beats (LOCAL_SECONDS at least) may run up to DRIFT_RANGE faster
+# or slower than the whole piece; a beat map replaces the steady grid where that grid would put
+# some beat more than DRIFT_BEATS (a 16th note) away from the performance's own.
+LOCAL_BEATS, LOCAL_SECONDS, DRIFT_RANGE, DRIFT_BEATS = 16, 10.0, 0.1, 0.25
+END_FITS = 4  # the tempo trend at the end: a straight line through the last windows' tempos
 
 ROLES = ("drums", "bass", "melody", "chords")
 _MAJOR = np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88])
@@ -77,6 +86,11 @@ class Analysis:
     bars: float  # from the first note to end_time
     key: str
     tracks: list[Track] = field(default_factory=list)
+    end_tempo_bpm: float = 0.0  # the tempo at the end, which the continuation keeps (0: tempo_bpm)
+    # When the performance drifts: the time of each of its beats (seconds), and the grid beat of the
+    # first one. Empty for a steady grid, where a shift alone puts the downbeats on bar lines.
+    beat_times: list[float] = field(default_factory=list)
+    grid_beat_offset: int = 0
 
     @property
     def beat_seconds(self) -> float:
@@ -87,14 +101,52 @@ class Analysis:
         return self.beat_seconds * self.time_signature[0]
 
     @property
+    def drifting(self) -> bool:
+        return bool(self.beat_times)
+
+    @property
     def grid_shift(self) -> float:
-        """Seconds to add to a time of the piece to put its downbeats on bar lines from 0."""
+        """Seconds to add to a time of a steady piece to put its downbeats on bar lines from 0."""
         return (-self.first_downbeat) % self.bar_seconds
+
+    def _beat_grid(self) -> tuple[np.ndarray, np.ndarray]:
+        beats = np.asarray(self.beat_times)
+        return beats, (np.arange(len(beats)) + self.grid_beat_offset) * self.beat_seconds
+
+    def to_grid(self, seconds: Any) -> Any:
+        """Times of the piece (seconds) on the models' steady grid: downbeats on bar lines from 0, every
+        beat of a drifting performance on a beat of the grid (piecewise linear between beats)."""
+        if not self.beat_times:
+            return seconds + self.grid_shift
+        return _piecewise_linear(seconds, *self._beat_grid())
+
+    def from_grid(self, seconds: Any) -> Any:
+        """The inverse of `to_grid`: beyond the last beat, the performance's last beat length goes on."""
+        if not self.beat_times:
+            return seconds - self.grid_shift
+        beats, grid = self._beat_grid()
+        return _piecewise_linear(seconds, grid, beats)
+
+    @property
+    def continuation_grid_start(self) -> float:
+        return float(self.to_grid(self.continuation_start))
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
         data["time_signature"] = f"{self.time_signature[0]}/{self.time_signature[1]}"
+        data["drifting"] = self.drifting
+        del data["beat_times"], data["grid_beat_offset"]
         return data
+
+
+def _piecewise_linear(x: Any, xs: np.ndarray, ys: np.ndarray) -> Any:
+    """y(x) through the points (xs, ys), xs increasing, extended past both ends by the end segments."""
+    values = np.interp(x, xs, ys)
+    before = (ys[1] - ys[0]) / (xs[1] - xs[0])
+    after = (ys[-1] - ys[-2]) / (xs[-1] - xs[-2])
+    values = np.where(np.asarray(x) < xs[0], ys[0] + (np.asarray(x) - xs[0]) * before, values)
+    values = np.where(np.asarray(x) > xs[-1], ys[-1] + (np.asarray(x) - xs[-1]) * after, values)
+    return float(values) if np.ndim(values) == 0 else values
 
 
 def is_mt3_style(sequence: NoteSequence) -> bool:
@@ -152,9 +204,75 @@ def _refine(times: np.ndarray, weights: np.ndarray, bpm: float) -> float:
     return float(candidates[int(np.abs(sums).argmax())])
 
 
-def _downbeat(notes: Sequence[Any], beat_phase: float, beat: float, beats_per_bar: int) -> float:
-    """The first downbeat at or after 0: the beat (of the bar's) where kicks, crashes and low notes fall."""
-    times = np.array([n.start_time for n in notes])
+def _local_fits(times: np.ndarray, strong: np.ndarray, bpm: float) -> list[tuple[float, float, float]]:
+    """(centre, beat period, beat phase) in seconds for windows of LOCAL_BEATS beats, a bar apart:
+    the tempo within DRIFT_RANGE of `bpm` whose 16th grid and beat grid the window's onsets fit best."""
+    beat = 60.0 / bpm
+    periods = beat * np.linspace(1 - DRIFT_RANGE, 1 + DRIFT_RANGE, 161)  # 0.125% apart
+    half_width = max(LOCAL_BEATS * beat, LOCAL_SECONDS) / 2
+    fits = []
+    for centre in np.arange(times.min() + half_width, times.max() - half_width + 4 * beat, 4 * beat):
+        near = np.abs(times - centre) <= half_width
+        if near.sum() < LOCAL_BEATS:
+            continue
+        t, w = times[near], strong[near]
+        sixteenths = np.abs(np.exp(2j * np.pi * t[None, :] * 4 / periods[:, None]).mean(axis=1))
+        beats = np.exp(2j * np.pi * t[None, :] / periods[:, None]) @ w / w.sum()
+        best = int(np.argmax(sixteenths + np.abs(beats)))
+        fits.append((float(centre), float(periods[best]),
+                     float((np.angle(beats[best]) / (2 * np.pi) * periods[best]) % periods[best])))
+    return fits
+
+
+def track_beats(times: np.ndarray, strong: np.ndarray, bpm: float) -> np.ndarray | None:
+    """The beat times of a performance whose tempo drifts, or None when a steady grid fits it as well.
+
+    Each window of LOCAL_BEATS beats gets its own tempo and phase (`_local_fits`); the beats are then
+    walked from the first onset, each one beat of the nearest window's tempo after the last and
+    snapped onto that window's beat grid; past the last window's centre the last windows' tempo
+    trend goes on to the end, and the last beat length is the tempo the continuation keeps. The map is kept only where the steady grid strays from it
+    by more than DRIFT_BEATS somewhere in the piece, and the onsets sit on the map's 16th grid at
+    least as tightly: a steady performance keeps its steady grid, whose tempo is fitted on all of it.
+    """
+    fits = _local_fits(times, strong, bpm)
+    if len(fits) < 3:
+        return None  # too short to tell a drift from timing
+    centres = np.array([f[0] for f in fits])
+    beat = 60.0 / bpm
+    _, period, phase = fits[0]
+    first = phase + math.floor((times.min() + period / 4 - phase) / period) * period
+    beats = [first]
+    # After the last window's centre its steady fit would lag a performance that speeds up or slows
+    # down, so the last windows' tempo trend is carried on to the end instead.
+    recent = slice(-END_FITS, None)
+    trend = float(np.polyfit(centres[recent], [f[1] for f in fits[recent]], 1)[0]) if len(fits) >= END_FITS else 0.0
+    last_centre, last_period = fits[-1][0], fits[-1][1]
+    while beats[-1] < times.max() + period / 2:
+        if beats[-1] > last_centre:
+            period = float(np.clip(last_period + trend * (beats[-1] - last_centre),
+                                   beat * (1 - DRIFT_RANGE), beat * (1 + DRIFT_RANGE)))
+            beats.append(beats[-1] + period)
+            continue
+        _, period, phase = fits[int(np.argmin(np.abs(centres - beats[-1])))]
+        predicted = beats[-1] + period
+        snapped = phase + round((predicted - phase) / period) * period
+        beats.append(snapped if abs(snapped - predicted) < period / 4 else predicted)
+    beat_times = np.array(beats)
+    if len(beat_times) < 8 or np.any(np.diff(beat_times) <= 0):
+        return None
+    position = np.interp(times, beat_times, np.arange(len(beat_times)))  # in beats of the map
+    departure = position - times / beat  # where the steady grid's beats fall from the map's
+    departure -= np.median(departure)
+    mapped = np.abs(np.exp(2j * np.pi * 4 * position).mean())
+    steady = np.abs(np.exp(2j * np.pi * 4 * times / beat).mean())
+    return beat_times if np.abs(departure).max() > DRIFT_BEATS and mapped >= steady else None
+
+
+def _downbeat(notes: Sequence[Any], beat_phase: float, beat: float, beats_per_bar: int,
+              times: np.ndarray | None = None) -> float:
+    """The first downbeat at or after 0: the beat (of the bar's) where kicks, crashes and low notes
+    fall. `times` replaces the notes' own onsets (the notes on a beat map's grid)."""
+    times = np.array([n.start_time for n in notes]) if times is None else times
     weight = np.array([1.0 if (n.is_drum and n.pitch in DOWNBEAT_DRUMS) or (not n.is_drum and n.pitch < LOW_PITCH)
                        else 0.1 for n in notes])
     first = min(times)
@@ -223,12 +341,14 @@ def analyse(sequence: NoteSequence, *, estimate: bool | None = None) -> Analysis
     end_time = max(n.end_time for n in notes)
     first_onset = min(n.start_time for n in notes)
     use_estimate = mt3 if estimate is None else estimate
+    beat_map = None
     if use_estimate or not sequence.tempos:
         if len({round(n.start_time, 3) for n in notes}) < 4:
             bpm, phase, source = 120.0, first_onset % 0.5, "default (too few onsets to estimate)"
         else:
             bpm, phase = estimate_tempo(notes)
             source = "estimated"
+            beat_map = _beat_map(notes, bpm)
         signature = (4, 4)
         first_downbeat = _downbeat(notes, phase, 60.0 / bpm, 4)
     else:
@@ -241,38 +361,87 @@ def analyse(sequence: NoteSequence, *, estimate: bool | None = None) -> Analysis
         first_downbeat = anchor % bar
     bar = 60.0 / bpm * 4 / signature[1] * signature[0]
     bars_to_end = math.ceil((end_time - first_downbeat) / bar - 1e-6)
-    continuation_start = first_downbeat + bars_to_end * bar
-    return Analysis(
+    analysis = Analysis(
         mt3_style=mt3, flat_velocities=len(velocities) == 1, tempo_bpm=round(bpm, 3), tempo_source=source,
         time_signature=signature, first_downbeat=first_downbeat, end_time=end_time,
-        continuation_start=continuation_start, bars=(end_time - first_onset) / bar,
-        key=estimate_key(notes), tracks=track_roles(sequence),
+        continuation_start=first_downbeat + bars_to_end * bar, bars=(end_time - first_onset) / bar,
+        key=estimate_key(notes), tracks=track_roles(sequence), end_tempo_bpm=round(bpm, 3),
     )
+    if beat_map is not None:
+        beat_times, downbeat_index = beat_map
+        analysis.beat_times = [float(t) for t in beat_times]
+        analysis.grid_beat_offset = (4 - downbeat_index) % 4
+        if analysis.to_grid(first_onset) < 0:  # a pickup before the first tracked beat: one bar earlier
+            analysis.grid_beat_offset += 4
+        analysis.first_downbeat = float(beat_times[downbeat_index])
+        grid_end = analysis.to_grid(end_time)
+        analysis.continuation_start = float(analysis.from_grid(math.ceil(grid_end / analysis.bar_seconds - 1e-6)
+                                                               * analysis.bar_seconds))
+        analysis.end_tempo_bpm = round(60.0 / float(beat_times[-1] - beat_times[-2]), 3)
+        analysis.bars = (analysis.to_grid(end_time) - analysis.to_grid(first_onset)) / analysis.bar_seconds
+    return analysis
 
 
-def shift_times(sequence: NoteSequence, seconds: float) -> NoteSequence:
-    """A copy with its notes, control changes and pitch bends moved by `seconds` (either way)."""
+def _beat_map(notes: Sequence[Any], bpm: float) -> tuple[np.ndarray, int] | None:
+    """(beat times, index of a downbeat among the first four) of a drifting performance, or None."""
+    times = np.array([n.start_time for n in notes], dtype=np.float64)
+    beat_times = track_beats(times, np.array([_strength(n) for n in notes]), bpm)
+    if beat_times is None:
+        return None
+    beat = 60.0 / bpm
+    grid_times = _piecewise_linear(times, beat_times, np.arange(len(beat_times)) * beat)
+    downbeat = _downbeat(notes, 0.0, beat, 4, times=np.asarray(grid_times))
+    return beat_times, int(round(downbeat / beat)) % 4
+
+
+def map_times(sequence: NoteSequence, mapping: Callable[[Any], Any]) -> NoteSequence:
+    """A copy with the times of its notes, control changes and pitch bends passed through `mapping`
+    (an increasing function of seconds that takes numpy arrays)."""
     import copy
 
     result = copy.deepcopy(sequence)
-    for note in result.notes:
-        note.start_time += seconds
-        note.end_time += seconds
-    for event in [*result.control_changes, *result.pitch_bends]:
-        event.time += seconds
+    events = [*result.control_changes, *result.pitch_bends]
+    if result.notes:
+        starts = mapping(np.array([n.start_time for n in result.notes]))
+        ends = mapping(np.array([n.end_time for n in result.notes]))
+        for note, start, end in zip(result.notes, np.atleast_1d(starts), np.atleast_1d(ends)):
+            note.start_time, note.end_time = float(start), float(end)
+    if events:
+        for event, time in zip(events, np.atleast_1d(mapping(np.array([e.time for e in events])))):
+            event.time = float(time)
     return result
 
 
 def on_grid(sequence: NoteSequence, analysis: Analysis) -> NoteSequence:
-    """The piece as the quantized models see it: shifted so its downbeats fall on bar lines from 0,
-    with the estimated tempo and meter as its only tempo and time signature (nothing else moves)."""
-    result = shift_times(sequence, analysis.grid_shift)
+    """The piece as the quantized models see it: its downbeats on bar lines from 0 (shifted, or for
+    a drifting performance every beat on the grid's beat), with the estimated tempo and meter as its
+    only tempo and time signature."""
+    result = map_times(sequence, analysis.to_grid)
     del result.tempos[:]
     del result.time_signatures[:]
     result.tempos.add(qpm=analysis.tempo_bpm, time=0.0)
     result.time_signatures.add(numerator=analysis.time_signature[0], denominator=analysis.time_signature[1], time=0.0)
-    result.total_time = analysis.continuation_start + analysis.grid_shift
+    result.total_time = analysis.continuation_grid_start
     return result
+
+
+def tempo_map(analysis: Analysis, until: float) -> list[tuple[float, float]]:
+    """(time in seconds, quarter notes per minute) for a MIDI file of the piece and its continuation up
+    to `until`: one tempo for a steady piece; for a drifting one, each bar's own from its downbeat."""
+    quarters_per_beat = 4 / analysis.time_signature[1]
+    if not analysis.drifting:
+        return [(0.0, analysis.tempo_bpm)]
+    bar, grid = analysis.bar_seconds, analysis.continuation_grid_start
+    downbeats = np.arange(math.ceil(analysis.to_grid(0.0) / bar - 1e-9), grid / bar + 1) * bar
+    times = [float(t) for t in analysis.from_grid(downbeats) if t >= 0]
+    tempos = []
+    for start in times:
+        end = float(analysis.from_grid(analysis.to_grid(start) + bar))
+        qpm = 60.0 * analysis.time_signature[0] * quarters_per_beat / (end - start)
+        tempos.append((0.0 if not tempos else start, round(qpm, 3)))
+    if not tempos or tempos[-1][0] < analysis.continuation_start - 1e-6:
+        tempos.append((analysis.continuation_start, analysis.end_tempo_bpm * quarters_per_beat))
+    return [t for t in tempos if t[0] <= until]
 
 
 def mt3_style_midi(sequence: NoteSequence, *, velocity: int | None = 127) -> bytes:
@@ -297,3 +466,29 @@ def mt3_style_midi(sequence: NoteSequence, *, velocity: int | None = 127) -> byt
     buffer = io.BytesIO()
     midi.write(buffer)
     return buffer.getvalue()
+
+
+def ramped_performance(sequence: NoteSequence, start_bpm: float, end_bpm: float, repeats: int = 3
+                       ) -> tuple[NoteSequence, Callable[[Any], Any]]:
+    """`sequence` (steady, at its first tempo) played `repeats` times over while the tempo moves
+    steadily from `start_bpm` to `end_bpm` (each beat's length changes linearly), for tests and
+    benchmarks of drift; and the performance's time (seconds) of any beat position (in beats)."""
+    beat = 60.0 / (sequence.tempos[0].qpm if sequence.tempos else 120.0)
+    length = max(1, round(sequence.total_time / (4 * beat))) * 4  # beats, whole bars
+    total = repeats * length
+    first, last = 60.0 / start_bpm, 60.0 / end_bpm
+
+    def time_of(position: Any) -> Any:
+        position = np.asarray(position, dtype=float)
+        return first * position + (last - first) * position ** 2 / (2 * total)
+
+    played = NoteSequence(ticks_per_quarter=sequence.ticks_per_quarter or 220)
+    for repeat in range(repeats):
+        for note in sequence.notes:
+            start = float(time_of(note.start_time / beat + repeat * length))
+            end = float(time_of(note.end_time / beat + repeat * length))
+            added = played.notes.add()
+            added.CopyFrom(note)
+            added.start_time, added.end_time = start, max(end, start + 0.01)
+    played.total_time = max((n.end_time for n in played.notes), default=0.0)
+    return played, time_of

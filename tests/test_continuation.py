@@ -258,3 +258,54 @@ def test_vary_keeps_the_candidate_bar_that_agrees_with_the_other_tracks() -> Non
     assert melody[:4] == [72] * 4  # the first bar has no music before it to go on from
     assert melody[4:] == [76, 79, 72, 67] * 3
     assert "best of 4 by its harmony" in result.changed["melody (program 73)"]
+
+
+def drifting_copy(tmp_path: Path, start_bpm: float = 126.0, end_bpm: float = 146.0) -> tuple[Path, object]:
+    """A Groove file played three times over while its tempo rises steadily from `start_bpm` to
+    `end_bpm`, written as MT3 writes MIDI; and the performance's time of any beat position."""
+    from generation.transcription import ramped_performance
+
+    played, time_of = ramped_performance(read_music_file(LONG_FILES[0]).sequences[0], start_bpm, end_bpm)
+    path = tmp_path / "drifting_mt3.mid"
+    path.write_bytes(mt3_style_midi(played))
+    return path, time_of
+
+
+def test_a_drifting_performance_is_continued_at_its_ending_tempo_on_its_own_beats(drum_and_melody_runs,
+                                                                                   tmp_path: Path) -> None:
+    import dataclasses
+
+    import numpy as np
+
+    path, time_of = drifting_copy(tmp_path)
+    analysis = analyse(read_music_file(path).sequences[0])
+    assert analysis.drifting and tempo_hit(analysis.end_tempo_bpm, 146)
+    ratio = round(analysis.end_tempo_bpm / 146 * 2) / 2  # the beat found may be the played one's double or half
+    assert analysis.end_tempo_bpm == pytest.approx(146 * ratio, rel=0.02)
+    true_end = 60 / 146 / ratio  # the performance's last beat length goes on after it
+
+    def true_beat_times(grid_times):
+        """The performance's beat nearest each of the analysis's continuation beats."""
+        performance = np.asarray(analysis.from_grid(grid_times))
+        positions = np.arange(0, 400 * ratio) / ratio
+        beats = time_of(positions[time_of(positions) <= analysis.end_time])
+        beats = np.concatenate([beats, beats[-1] + true_end * np.arange(1, 40)])
+        return performance, beats[np.abs(performance[:, None] - beats[None, :]).argmin(axis=1)]
+
+    grid_beats = analysis.continuation_grid_start + np.arange(9) * analysis.beat_seconds  # two bars on
+    mapped, truth = true_beat_times(grid_beats)
+    # Within a 16th note of the performance's own beats (a window's steady fit lags a speeding
+    # performance a little at its end).
+    assert np.abs(mapped - truth).max() < 0.25 * true_end, (mapped - truth) / true_end
+    steady = dataclasses.replace(analysis, beat_times=[])  # what one tempo for the whole piece would give
+    assert np.abs(np.asarray(steady.from_grid(steady.to_grid(analysis.end_time) + np.arange(9) * steady.beat_seconds))
+                  - truth).max() > 0.25 * true_end or abs(steady.tempo_bpm / 146 - 1) > 0.03
+    result = run("continue", str(path), "-o", str(tmp_path / "out.mid"), "--bars", "2", "--seed", "1", "--json",
+                 "--model", f"drums={drum_and_melody_runs['drums']}")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report["tempo_drifts"] and "drifting: " in result.stdout
+    written = read_music_file(tmp_path / "out.mid").sequences[0]
+    assert len(written.tempos) > 3 and written.tempos[-1].qpm == pytest.approx(146 * ratio, rel=0.02)
+    onsets = sorted({round(n.start_time, 4) for n in written.notes if n.start_time >= report["continuation_start"] - 1e-3})
+    assert onsets and onsets[0] == pytest.approx(report["continuation_start"], abs=0.02)
