@@ -309,3 +309,44 @@ def test_a_drifting_performance_is_continued_at_its_ending_tempo_on_its_own_beat
     assert len(written.tempos) > 3 and written.tempos[-1].qpm == pytest.approx(146 * ratio, rel=0.02)
     onsets = sorted({round(n.start_time, 4) for n in written.notes if n.start_time >= report["continuation_start"] - 1e-3})
     assert onsets and onsets[0] == pytest.approx(report["continuation_start"], abs=0.02)
+
+
+def piano_model_copy(tmp_path: Path) -> Path:
+    """A Bach chorale (committed fixture) as MT3's piano model writes a transcription: one piano
+    track, real velocities, the sustain pedal folded into note lengths, at 120 bpm / 220 ticks."""
+    import random
+
+    chorale = read_music_file(FIXTURES / "scores" / "bwv66.6.mxl").sequences[0]
+    beat = 60 / chorale.tempos[0].qpm
+    rng = random.Random(1)
+    piano = NoteSequence(ticks_per_quarter=220)
+    for note in chorale.notes:
+        played = piano.notes.add()
+        played.CopyFrom(note)
+        played.program = played.instrument = 0
+        played.velocity = rng.randint(48, 92)
+        played.end_time = max(note.end_time, (int(note.start_time / (2 * beat)) + 1) * 2 * beat)  # pedal
+    path = tmp_path / "chorale_piano_mt3.mid"
+    path.write_bytes(mt3_style_midi(piano, velocity=None))
+    return path
+
+
+def test_piano_model_output_is_continued_on_its_own_bar_lines(drum_and_melody_runs, tmp_path: Path) -> None:
+    """The chorale starts with a one-beat pickup at 120 bpm: bar lines at 0.5 s, 2.5 s, ...; it ends at 18 s."""
+    song = piano_model_copy(tmp_path)
+    original = read_music_file(song).sequences[0]
+    analysis = analyse(original)
+    assert analysis.mt3_style and not analysis.flat_velocities
+    assert tempo_hit(analysis.tempo_bpm, 120) and analysis.first_downbeat == pytest.approx(0.5, abs=0.02)
+    assert [t.role for t in analysis.tracks] == ["chords"] and analysis.key == "F# minor"
+    out = tmp_path / "continued.mid"
+    result = run("continue", str(song), "-o", str(out), "--bars", "2", "--seed", "2", "--json",
+                 "--model", f"chords={drum_and_melody_runs['chords']}")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report["continuation_start"] == pytest.approx(18.5, abs=0.02)
+    written = read_music_file(out).sequences[0]
+    kept = sorted((round(n.start_time, 3), n.pitch, n.velocity) for n in written.notes if n.start_time < 18.4)
+    assert kept == sorted((round(n.start_time, 3), n.pitch, n.velocity) for n in original.notes)
+    new = [n.start_time for n in written.notes if n.start_time >= 18.4]
+    assert new and all(abs((t - 18.5) / 0.125 - round((t - 18.5) / 0.125)) < 0.05 for t in new)
