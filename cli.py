@@ -323,9 +323,12 @@ def evaluate(run_dir, examples, baseline_examples, num_samples, sample_steps, se
     click.echo(f"{model.config.name} on {result.windows:,} windows of {', '.join(examples)}")
     click.echo(f"  hits          precision {result.hit_precision:.3f}  recall {result.hit_recall:.3f}  F1 {result.hit_f1:.3f}")
     click.echo(f"  velocity MAE  {result.velocity_mae:6.2f}  (baseline, each class's mean velocity: "
-               f"{result.velocity_mae_class_mean_baseline:.2f})  MIDI units, over {result.matched_hits:,} matched hits")
+               f"{result.velocity_mae_class_mean_baseline:.2f})  MIDI units, over {result.matched_hits:,} matched hits"
+               + _gain_words(result.velocity_mae, result.velocity_mae_class_mean_baseline,
+                             result.extra.get("velocity_gain_interval")))
     click.echo(f"  offset MAE    {result.offset_mae:6.3f}  (baseline, every hit on the grid: "
-               f"{result.offset_mae_zero_baseline:.3f})  steps, over the same hits")
+               f"{result.offset_mae_zero_baseline:.3f})  steps, over the same hits"
+               + _gain_words(result.offset_mae, result.offset_mae_zero_baseline, result.extra.get("offset_gain_interval")))
     rows = [("test data", result.test_statistics)]
     if result.sample_statistics is not None:
         rows.append((f"{num_samples} samples", result.sample_statistics))
@@ -333,6 +336,13 @@ def evaluate(run_dir, examples, baseline_examples, num_samples, sample_steps, se
         shares = ", ".join(f"{name} {share:.0%}" for name, share in stats.class_share.items() if share >= 0.005)
         click.echo(f"  {label:<11} hits/bar {stats.hits_per_bar:5.1f}  velocity {stats.velocity_mean:5.1f} "
                    f"± {stats.velocity_std:4.1f}  offset spread {stats.offset_std:.3f} steps  ({shares})")
+
+
+def _gain_words(error: float, baseline: float, interval) -> str:
+    if not interval:
+        return ""
+    return (f"; {1 - error / baseline:.1%} below the baseline "
+            f"(95% interval {interval[0]:.1%} to {interval[1]:.1%}, resampling test pieces)")
 
 
 def _evaluate_lstm(run_dir, examples, baseline_examples, num_samples, sample_steps, seed, as_json) -> None:

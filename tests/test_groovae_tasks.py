@@ -57,7 +57,20 @@ def test_a_perfect_reconstruction_scores_perfectly_and_baselines_do_not(data_and
     assert (result.hit_precision, result.hit_recall, result.hit_f1) == (1.0, 1.0, 1.0)
     assert result.velocity_mae == 0.0 and result.offset_mae == 0.0
     assert result.velocity_mae_class_mean_baseline > 5 and result.offset_mae_zero_baseline > 0.05
+    assert result.extra["velocity_gain_interval"] == [1.0, 1.0] == result.extra["offset_gain_interval"]
     assert result.sample_statistics.hits_per_bar == 0.0
+
+
+def test_the_gain_interval_resamples_whole_pieces() -> None:
+    from generation.music_vae.evaluate import _gain_interval
+
+    matched = np.ones((4, 2, 1), bool)  # four windows of two cells: pieces 0, 0, 1, 1
+    baseline = np.ones((4, 2, 1))
+    model = np.array([0.5, 0.5, 0.9, 0.9])[:, None, None] * baseline  # piece 0 halves the error, piece 1 cuts 10%
+    low, high = _gain_interval(model, baseline, matched, np.array([0, 0, 1, 1]), seed=0, draws=4000)
+    assert low == pytest.approx(0.1) and high == pytest.approx(0.5)  # both pieces drawn twice: the extremes
+    same = _gain_interval(model, baseline, matched, np.array([0, 0, 0, 0]), seed=0)
+    assert same == pytest.approx([0.3, 0.3])  # one piece: no spread
 
 
 def test_groove_statistics_by_hand() -> None:
