@@ -159,6 +159,19 @@ def configs() -> None:
         click.echo(f"{name:<46} {family:<8} {description}")
 
 
+raw_dynamics_option = click.option(
+    "--raw-dynamics", is_flag=True,
+    help="GrooVAE: Magenta's raw velocity and offset outputs, instead of those expected given each hit "
+         "(which an unsure model otherwise plays too softly and too close to the grid).")
+
+
+def _groove_model(run_dir: str, batch_size: int, raw_dynamics: bool = False):
+    from generation.music_vae.trained_model import TrainedModel
+
+    return TrainedModel(config=None, batch_size=batch_size, checkpoint_dir_or_path=run_dir,
+                        given_hits=not raw_dynamics)
+
+
 @cli.command()
 @click.option("--config", "config_name", required=True, help="A named config (see `gen configs`).")
 @click.option("--examples", required=True, multiple=True, type=click.Path(exists=True, dir_okay=False),
@@ -229,9 +242,10 @@ def train(config_name, examples, eval_examples, run_dir, num_steps, batch_size, 
 @click.option("--primer", type=click.Path(exists=True, dir_okay=False),
               help="LSTM: a MIDI (or MusicXML, ABC, kern) file to continue; it is kept unchanged in each output.")
 @click.option("--seed", type=int, help="Same seed, same samples.")
+@raw_dynamics_option
 @click.option("-o", "--output-dir", required=True, type=click.Path(file_okay=False), help="Where the MIDI files go.")
 def sample(run_dir, num_samples, length, bars, seconds, temperature, top_k, top_p, beam_size, branch_factor,
-           steps_per_iteration, primer, seed, output_dir) -> None:
+           steps_per_iteration, primer, seed, raw_dynamics, output_dir) -> None:
     """Draw new pieces from a trained model (a run directory or a checkpoint file) as MIDI files.
 
     \b
@@ -251,9 +265,7 @@ def sample(run_dir, num_samples, length, bars, seconds, temperature, top_k, top_
         if primer or seconds or top_k or top_p < 1 or beam_size > 1 or branch_factor > 1:
             raise click.UsageError("--primer, --seconds, --top-k, --top-p and beam search are for LSTM models; "
                                    f"{run_dir} holds a GrooVAE")
-        from generation.music_vae.trained_model import TrainedModel
-
-        model = TrainedModel(config=None, batch_size=min(num_samples, 64), checkpoint_dir_or_path=run_dir)
+        model = _groove_model(run_dir, min(num_samples, 64), raw_dynamics)
         steps = round(bars * model.config.data_converter.steps_per_bar) if bars else length
         sequences = model.sample(n=num_samples, length=steps or model.config.hparams.max_seq_len,
                                  temperature=temperature, seed=seed)
@@ -298,7 +310,8 @@ def _read_one(path: str):
 @click.option("--sample-steps", type=click.IntRange(min=1), help="LSTM: steps per sample (default: 16 bars, or 20 s).")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
-def evaluate(run_dir, examples, baseline_examples, num_samples, sample_steps, seed, as_json) -> None:
+@raw_dynamics_option
+def evaluate(run_dir, examples, baseline_examples, num_samples, sample_steps, seed, as_json, raw_dynamics) -> None:
     """Score a trained model on held-out data, beside simple baselines.
 
     GrooVAE: reconstruction (hit F1, velocity and timing error) beside per-class and on-grid baselines.
@@ -313,14 +326,14 @@ def evaluate(run_dir, examples, baseline_examples, num_samples, sample_steps, se
     if num_samples is None:
         num_samples = 64
     from generation.music_vae.evaluate import evaluate as run_evaluation
-    from generation.music_vae.trained_model import TrainedModel
 
-    model = TrainedModel(config=None, batch_size=256, checkpoint_dir_or_path=run_dir)
+    model = _groove_model(run_dir, 256, raw_dynamics)
     result = run_evaluation(model, list(examples), num_samples=num_samples, seed=seed)
     if as_json:
         click.echo(json.dumps(result.to_json()))
         return
-    click.echo(f"{model.config.name} on {result.windows:,} windows of {', '.join(examples)}")
+    decoding = "Magenta's raw velocity and offset outputs" if raw_dynamics else "velocities and offsets given hits"
+    click.echo(f"{model.config.name} on {result.windows:,} windows of {', '.join(examples)} ({decoding})")
     click.echo(f"  hits          precision {result.hit_precision:.3f}  recall {result.hit_recall:.3f}  F1 {result.hit_f1:.3f}")
     click.echo(f"  velocity MAE  {result.velocity_mae:6.2f}  (baseline, each class's mean velocity: "
                f"{result.velocity_mae_class_mean_baseline:.2f})  MIDI units, over {result.matched_hits:,} matched hits"
@@ -376,13 +389,13 @@ def _evaluate_lstm(run_dir, examples, baseline_examples, num_samples, sample_ste
 @click.option("--temperature", type=click.FloatRange(min=1e-6), default=1e-3, show_default=True,
               help="For the hits; near 0 keeps the hits the model is sure of.")
 @click.option("--seed", type=int, default=0, show_default=True)
-def humanize(run_dir, midi_file, output, temperature, seed) -> None:
+@raw_dynamics_option
+def humanize(run_dir, midi_file, output, temperature, seed, raw_dynamics) -> None:
     """Re-play a drum part with a humanize model: played timing and dynamics, window by window."""
     from generation.io.writers import write_midi
     from generation.music_vae.tasks import humanize as run_humanize
-    from generation.music_vae.trained_model import TrainedModel
 
-    model = TrainedModel(config=None, batch_size=64, checkpoint_dir_or_path=run_dir)
+    model = _groove_model(run_dir, 64, raw_dynamics)
     result = run_humanize(model, _read_one(midi_file), temperature=temperature, seed=seed, name=midi_file)
     write_midi(result, output)
     click.echo(f"{output}  {sum(n.is_drum for n in result.notes)} drum notes, {result.total_time:.1f} s")
@@ -396,13 +409,13 @@ def humanize(run_dir, midi_file, output, temperature, seed) -> None:
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False))
 @click.option("--temperature", type=click.FloatRange(min=1e-6), default=1e-3, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
-def interpolate(run_dir, start, end, steps, output, temperature, seed) -> None:
+@raw_dynamics_option
+def interpolate(run_dir, start, end, steps, output, temperature, seed, raw_dynamics) -> None:
     """Morph from the first groove window of START to that of END, in one MIDI file."""
     from generation.io.writers import write_midi
     from generation.music_vae.tasks import interpolate_pieces
-    from generation.music_vae.trained_model import TrainedModel
 
-    model = TrainedModel(config=None, batch_size=64, checkpoint_dir_or_path=run_dir)
+    model = _groove_model(run_dir, 64, raw_dynamics)
     result = interpolate_pieces(model, _read_one(start), _read_one(end), steps, temperature=temperature, seed=seed,
                                 names=(start, end))
     write_midi(result, output)
@@ -529,8 +542,9 @@ def _print_continuation(result, song, output, as_json) -> None:
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--tempo-from", type=click.Choice(["auto", "notes", "file"]), default="auto", show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="End with one JSON line describing the piece and the outputs.")
+@raw_dynamics_option
 def vary(song, output, count, groove_run, mode, model_pairs, amount, roles, temperature, seed, tempo_from,
-         as_json) -> None:
+         as_json, raw_dynamics) -> None:
     """Variations of a piece: drums re-grooved by GrooVAE, bars of pitched tracks re-sampled by LSTMs.
 
     \b
@@ -549,9 +563,7 @@ def vary(song, output, count, groove_run, mode, model_pairs, amount, roles, temp
     groove_run = _bundled_groove(mode) if bundled else groove_run
     groove = None
     if groove_run:
-        from generation.music_vae.trained_model import TrainedModel
-
-        groove = TrainedModel(config=None, batch_size=64, checkpoint_dir_or_path=groove_run)
+        groove = _groove_model(groove_run, 64, raw_dynamics)
     if groove is None and not models:
         raise click.UsageError("no bundled models are installed; give --groove RUN_DIR and/or --model ROLE=RUN_DIR"
                                if bundled else "give --groove RUN_DIR and/or --model ROLE=RUN_DIR")

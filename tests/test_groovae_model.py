@@ -326,6 +326,36 @@ def test_temperature_near_zero_takes_the_likelier_hit():
     assert torch.equal(again[..., :N_CLASSES][decided], samples[..., :N_CLASSES][decided])
 
 
+@pytest.mark.parametrize("temperature", [1.0, 0.5])
+def test_dynamics_given_hits_rescale_only_the_hits_by_their_probability(temperature):
+    """The same hits as Magenta's decoding; each hit's velocity and offset divided by its hit
+    probability at temperature 1, as the teacher-forced decoder fed the raw samples computes it."""
+    model = make_model(seed=3)
+    z = torch.randn(4, 8, generator=seeded(1))
+    raw = model.decode(z, T, temperature, generator=seeded(2))
+    given = model.decode(z, T, temperature, generator=seeded(2), given_hits=True)
+    n = N_CLASSES
+    assert torch.equal(raw[..., :n], given[..., :n])
+    with torch.no_grad():
+        probability = torch.sigmoid(model.decoder_logits(raw, z)[..., :n])
+    hits = raw[..., :n] > 0.5
+    assert hits.any() and (~hits).any()
+    torch.testing.assert_close(given[..., n : 2 * n][hits], (raw[..., n : 2 * n] / probability).clamp(0, 1)[hits],
+                               rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(given[..., 2 * n :][hits], (raw[..., 2 * n :] / probability).clamp(-1, 1)[hits],
+                               rtol=1e-4, atol=1e-5)
+    assert torch.equal(given[..., n:][~hits.repeat(1, 1, 2)], raw[..., n:][~hits.repeat(1, 1, 2)])
+
+
+def test_dynamics_given_hits_by_hand():
+    from generation.music_vae.model import dynamics_given_hits
+
+    decoded = torch.tensor([[[1.0, 0.0, 0.3, 0.3, -0.2, 0.4], [1.0, 1.0, 0.9, 0.1, 0.5, -0.05]]])  # 2 classes
+    probability = torch.tensor([[[0.5, 0.2], [0.6, 0.1]]])
+    expected = torch.tensor([[[1.0, 0.0, 0.6, 0.3, -0.4, 0.4], [1.0, 1.0, 1.0, 1.0, 5 / 6, -0.5]]])
+    torch.testing.assert_close(dynamics_given_hits(decoded, probability, 2), expected)
+
+
 def test_output_ranges():
     model = make_model(seed=5)
     with torch.no_grad():  # push logits far out so that sigmoid and tanh saturate

@@ -24,7 +24,9 @@ One file, one config. What each piece mirrors in `magenta/models/music_vae`:
   sampling graph with `is_training=False`).
 - `GrooVAE.decode` / `sample`: `GrooveLstmDecoder._sample` through `BaseLstmDecoder.sample`: step by
   step, hits ~ Bernoulli(logits / temperature), velocities = sigmoid, offsets = tanh, and the sampled
-  vector (with z and the next control) is the next input.
+  vector (with z and the next control) is the next input. Added here, off unless asked for
+  (`given_hits`; the `gen` commands ask for it): each sampled hit's velocity and offset divided by
+  its hit probability, i.e. as expected given the hit (`dynamics_given_hits`).
 
 Parameters (the `state_dict` keys a safetensors checkpoint stores; all float32):
 
@@ -404,12 +406,21 @@ class GrooVAE(nn.Module):
         temperature: float = 1.0,
         controls: torch.Tensor | None = None,
         generator: torch.Generator | None = None,
+        given_hits: bool = False,
     ) -> torch.Tensor:
         """Samples [B, length, output_depth] from z [B, z_size]: hits in {0, 1}, velocities in [0, 1],
         offsets in [-1, 1]. controls: [length, control_depth] (shared) or [B, length, control_depth].
-        No dropout, whatever the mode. Bitwise equal to `decode_reference` for the same generator state."""
+        No dropout, whatever the mode. Bitwise equal to `decode_reference` for the same generator state.
+
+        given_hits: the velocity and offset of each sampled hit are those expected *given* a hit
+        (`dynamics_given_hits`), not Magenta's raw outputs; the same hits are drawn either way.
+        """
+        hit_probabilities = [] if given_hits else None
         with torch.inference_mode():
-            result = self._decode_fast(*self._prepare_sampling(z, length, temperature, controls, generator))
+            prepared = self._prepare_sampling(z, length, temperature, controls, generator)
+            result = self._decode_fast(*prepared, hit_probabilities=hit_probabilities)
+            if given_hits:
+                result = dynamics_given_hits(result, torch.stack(hit_probabilities, dim=1), self.config.num_classes)
         return result.clone()  # an ordinary tensor (inference tensors cannot be saved for backward)
 
     def decode_reference(
@@ -427,8 +438,11 @@ class GrooVAE(nn.Module):
         return result.clone()
 
     def _decode_fast(
-        self, z: torch.Tensor, controls: torch.Tensor | None, u: torch.Tensor, temperature: float
+        self, z: torch.Tensor, controls: torch.Tensor | None, u: torch.Tensor, temperature: float,
+        hit_probabilities: list[torch.Tensor] | None = None,
     ) -> torch.Tensor:
+        """The sampling loop; appends each step's hit probabilities [B, classes] at temperature 1 to
+        `hit_probabilities` when it is a list."""
         length = u.shape[0]
         B = z.shape[0]
         n, D = self.config.num_classes, self.config.output_depth
@@ -464,6 +478,8 @@ class GrooVAE(nn.Module):
                 torch.div(hit_logits, temperature, out=p)
                 torch.sigmoid(p, out=p)
             torch.lt(us[t], p, out=hit_out[t])  # Bernoulli(logits / temperature)
+            if hit_probabilities is not None:
+                hit_probabilities.append(p.clone() if temperature == 1.0 else torch.sigmoid(hit_logits))
             torch.sigmoid(vel_logits, out=vel_out[t])
             torch.tanh(off_logits, out=off_out[t])
             x = xs[t]
@@ -587,3 +603,24 @@ class GrooVAE(nn.Module):
         if len(lengths) and (int(lengths.min()) < 0 or int(lengths.max()) > T):
             raise ValueError(f"lengths must be in [0, {T}]; got {lengths.tolist()}")
         return lengths.long()
+
+
+def dynamics_given_hits(decoded: torch.Tensor, hit_probabilities: torch.Tensor, num_classes: int) -> torch.Tensor:
+    """Velocities and offsets of the sampled hits as expected given a hit.
+
+    Training targets hold velocity 0 and offset 0 wherever no drum is hit, so the squared-error
+    heads learn E[velocity] = P(hit) * E[velocity | hit] (and the same for offsets): a hit the model
+    is unsure of comes out quieter and closer to the grid than the model expects such a hit to be
+    played. Dividing by P(hit) (the hit head's probability at temperature 1) undoes that; the results
+    are clipped to [0, 1] and [-1, 1]. Magenta decodes the raw heads; a well-trained model, whose
+    hits are near-certain, gives nearly the same either way.
+
+    decoded: [B, T, 3 * classes] (hits, velocities, offsets); hit_probabilities: [B, T, classes].
+    """
+    n = num_classes
+    hits = decoded[..., :n] > 0.5
+    scale = torch.where(hits, 1.0 / hit_probabilities.clamp_min(1e-6), torch.ones_like(hit_probabilities))
+    result = decoded.clone()
+    result[..., n : 2 * n] = (decoded[..., n : 2 * n] * scale).clamp(0.0, 1.0)
+    result[..., 2 * n :] = (decoded[..., 2 * n :] * scale).clamp(-1.0, 1.0)
+    return result

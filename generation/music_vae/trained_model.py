@@ -58,8 +58,11 @@ class TrainedModel:
         var_name_substitutions: Any = None,
         session_target: str = "",
         device: str = "cpu",
+        given_hits: bool = False,
         **sample_kwargs: Any,
     ) -> None:
+        """Magenta's arguments; `given_hits=True` decodes each hit's velocity and offset as expected
+        given that hit (`model.dynamics_given_hits`) instead of Magenta's raw outputs."""
         import torch
 
         from generation.music_vae.family import model_config
@@ -82,6 +85,7 @@ class TrainedModel:
                 f"{checkpoint.weights}: does not match config {self._config.name!r}: {first}"
             ) from None
         self._model.to(self._device).eval()
+        self.given_hits = given_hits
 
     @property
     def config(self) -> Config:
@@ -195,7 +199,7 @@ class TrainedModel:
             if controls is not None:
                 chunk_controls = torch.from_numpy(controls[chunk] if controls.ndim == 3 else controls).to(self._device)
             outputs.append(self._model.decode(torch.from_numpy(z[chunk]).to(self._device), length, temperature,
-                                              chunk_controls, generator).float().cpu().numpy())
+                                              chunk_controls, generator, given_hits=self.given_hits).float().cpu().numpy())
         return np.concatenate(outputs)
 
     def interpolate(self, start_sequence: NoteSequence, end_sequence: NoteSequence, num_steps: int,
