@@ -11,6 +11,7 @@ from click.testing import CliRunner
 
 from cli import cli
 from generation import bundled
+from generation.io.readers import read_music_file
 from generation.transcription import mt3_style_midi
 
 from .conftest import FIXTURES
@@ -48,8 +49,6 @@ def test_a_bundled_model_is_listed_and_used_by_name(models_folder: Path, tmp_pat
     result = run("sample", "tiny-drums", "-n", "1", "--bars", "1", "--seed", "1", "-o", str(tmp_path / "out"))
     assert result.exit_code == 0, result.output
     song = tmp_path / "drums.mid"
-    from generation.io.readers import read_music_file
-
     song.write_bytes(mt3_style_midi(read_music_file(sorted((FIXTURES / "groove").rglob("*4-4.mid"))[0]).sequences[0]))
     result = run("continue", str(song), "-o", str(tmp_path / "continued.mid"), "--bars", "1")
     assert result.exit_code == 0, result.output
@@ -101,8 +100,6 @@ def test_a_shipped_model_has_a_complete_card_and_samples_on_the_cpu(model: bundl
     assert (model.path / "README.md").read_text().startswith(f"# {model.name}")
     result = run("sample", model.name, "-n", "2", "--bars", "2", "--seed", "3", "-o", str(tmp_path / "out"))
     assert result.exit_code == 0, result.output
-    from generation.io.readers import read_music_file
-
     for path in sorted((tmp_path / "out").glob("*.mid")):
         assert read_music_file(path).sequences[0].notes, f"{model.name}: {path.name} has no notes"
 
@@ -128,6 +125,14 @@ def test_continue_and_vary_with_no_flags_use_the_shipped_models(tmp_path: Path) 
     result = run("vary", str(example), "-o", str(tmp_path / "played.mid"), "--mode", "humanize")
     assert result.exit_code == 0, result.output
     assert "Using bundled groove model: groove-humanize" in result.stderr
+    played = read_music_file(tmp_path / "played.mid").sequences[0]
+    assert len({n.velocity for n in played.notes if n.is_drum}) > 5  # MT3's flat 127s, played
+    result = run("humanize", "groove-humanize", str(REPOSITORY / "examples" / "bantry_lasses.mid"),
+                 "-o", str(tmp_path / "humanized.mid"))
+    assert result.exit_code == 0, result.output
+    result = run("vary", str(REPOSITORY / "examples" / "bantry_lasses.mid"), "-o", str(tmp_path / "varied.mid"))
+    assert result.exit_code == 0, result.output
+    assert "Using bundled groove model: groove-4bar" in result.stderr
 
 
 def test_the_built_wheel_carries_every_shipped_model_file(tmp_path: Path) -> None:
