@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
@@ -160,3 +161,27 @@ def test_the_built_wheel_carries_every_shipped_model_file(tmp_path: Path) -> Non
                if p.is_file() and "__pycache__" not in p.parts}
     assert shipped and shipped <= names, sorted(shipped - names)
     assert "generation/configs/groovae_4bar.json" in names and "cli.py" in names
+
+
+GROOVE_SHIPPED = [m for m in SHIPPED if m.card.get("family") == "groovae"]
+
+
+@pytest.mark.parametrize("model", GROOVE_SHIPPED, ids=[m.name for m in GROOVE_SHIPPED])
+def test_a_shipped_groove_models_samples_sound_like_the_groove_test_split(model: bundled.BundledModel) -> None:
+    """64 samples drawn here, on the CPU, against the Groove test split's statistics on the card:
+    hits per bar within 25%, velocity mean within 15 units and spread within 40%, offset spread
+    within 40%, and every drum's share of the hits within 15 points."""
+    from generation.music_vae.evaluate import groove_statistics
+    from generation.music_vae.trained_model import TrainedModel
+
+    test = model.card["groove_statistics"]["test"]
+    groove = TrainedModel(config=None, batch_size=64, checkpoint_dir_or_path=model.name, given_hits=True)
+    z = np.random.default_rng(0).standard_normal((64, groove.config.hparams.z_size)).astype(np.float32)
+    length = groove.config.hparams.max_seq_len
+    drawn = groove_statistics(groove.decode_to_tensors(z, length, 1.0, seed=0), groove.config.data_converter.steps_per_bar)
+    assert drawn.hits_per_bar == pytest.approx(test["hits_per_bar"], rel=0.25)
+    assert drawn.velocity_mean == pytest.approx(test["velocity_mean"], abs=15)
+    assert drawn.velocity_std == pytest.approx(test["velocity_std"], rel=0.4)
+    assert drawn.offset_std == pytest.approx(test["offset_std"], rel=0.4)
+    for drum, share in test["class_share"].items():
+        assert drawn.class_share[drum] == pytest.approx(share, abs=0.15), drum
