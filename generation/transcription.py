@@ -14,7 +14,7 @@ tempo's double or half is the same grid, which is why the range spans about one 
 MT3-style copies of the Groove MIDI Dataset's test split this finds the tempo (or its double or
 half) within 4% for 70 of the 72 files longer than 10 seconds and 34 of the 57 shorter ones (one-
 and two-bar fills); librosa's beat tracker on an onset envelope built from the same notes, timed
-in the same run, finds 55 of 72 and 37 of 57, mostly missing at 4/3 of the tempo, and takes 7x
+in the same run, finds 55 of 72 and 37 of 57, mostly missing at 4/3 of the tempo, and takes 5x
 longer (`python benchmarks/tempo_estimation.py`).
 
 The beat phase comes from the same fit, the downbeat from where kicks, crashes and low notes
