@@ -436,13 +436,14 @@ def _role_models(pairs: tuple[str, ...]) -> dict:
     return models
 
 
-def _bundled_role_models() -> dict:
-    """The bundled LSTM model for each role of `gen continue` and `gen vary` (none when none is installed)."""
+def _bundled_role_models(roles: tuple[str, ...] | None = None) -> dict:
+    """The bundled LSTM model for each of `roles` (default: every role of `gen continue`); none when
+    none is installed."""
     from generation.bundled import defaults_by_role
     from generation.lstm import LSTMModel
     from generation.transcription import ROLES
 
-    chosen = {role: model for role, model in defaults_by_role().items() if role in ROLES}
+    chosen = {role: model for role, model in defaults_by_role().items() if role in (roles or ROLES)}
     if chosen:
         click.echo("Using bundled models: " + ", ".join(f"{role}={model.name}" for role, model in chosen.items()),
                    err=True)
@@ -559,7 +560,8 @@ def vary(song, output, count, groove_run, mode, model_pairs, amount, roles, temp
     from generation.transcription import ROLES
 
     bundled = not model_pairs and not groove_run  # no models named: the bundled defaults
-    models = _bundled_role_models() if bundled and mode == "vary" else _role_models(model_pairs)
+    pitched = tuple(role for role in ROLES if role != "drums")  # GrooVAE varies the drums
+    models = _bundled_role_models(pitched) if bundled and mode == "vary" else _role_models(model_pairs)
     groove_run = _bundled_groove(mode) if bundled else groove_run
     groove = None
     if groove_run:

@@ -2,8 +2,8 @@
 
 The piece is analysed (`generation.transcription.analyse`: tempo, meter, downbeat, key, roles),
 laid on its grid (`on_grid`: shifted so downbeats fall on bar lines, or, for a performance whose
-tempo drifts, each beat moved onto the grid's beat), and each track whose role has a model is continued from its own notes, starting on the
-first downbeat at or after the piece's end. The output holds the original piece untouched (every
+tempo drifts, each beat moved onto the grid's beat), and each track whose role has a model is
+continued from its own notes, starting on the first downbeat at or after the piece's end. The output holds the original piece untouched (every
 note at its time, pitch, velocity and instrument) and the continuation after it.
 
 Roles and models: drums -> a drum model (drum_kit_rnn); melody and bass -> a melody model

@@ -86,7 +86,7 @@ class Analysis:
     bars: float  # from the first note to end_time
     key: str
     tracks: list[Track] = field(default_factory=list)
-    end_tempo_bpm: float = 0.0  # the tempo at the end, which the continuation keeps (0: tempo_bpm)
+    end_tempo_bpm: float = 0.0  # the tempo at the end, which the continuation keeps (tempo_bpm unless drifting)
     # When the performance drifts: the time of each of its beats (seconds), and the grid beat of the
     # first one. Empty for a steady grid, where a shift alone puts the downbeats on bar lines.
     beat_times: list[float] = field(default_factory=list)
@@ -230,9 +230,10 @@ def track_beats(times: np.ndarray, strong: np.ndarray, bpm: float) -> np.ndarray
     Each window of LOCAL_BEATS beats gets its own tempo and phase (`_local_fits`); the beats are then
     walked from the first onset, each one beat of the nearest window's tempo after the last and
     snapped onto that window's beat grid; past the last window's centre the last windows' tempo
-    trend goes on to the end, and the last beat length is the tempo the continuation keeps. The map is kept only where the steady grid strays from it
-    by more than DRIFT_BEATS somewhere in the piece, and the onsets sit on the map's 16th grid at
-    least as tightly: a steady performance keeps its steady grid, whose tempo is fitted on all of it.
+    trend goes on to the end, and the last beat length is the tempo the continuation keeps. The map
+    is kept only where the steady grid strays from it by more than DRIFT_BEATS somewhere in the
+    piece, and the onsets sit on the map's 16th grid at least as tightly: a steady performance
+    keeps its steady grid, whose tempo is fitted on all of it.
     """
     fits = _local_fits(times, strong, bpm)
     if len(fits) < 3:
