@@ -17,8 +17,8 @@ from __future__ import annotations
 import argparse
 import csv
 import time
-from unittest import mock
 from pathlib import Path
+from unittest import mock
 
 import numpy as np
 
@@ -45,9 +45,9 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=30, help="At most this many files.")
     args = parser.parse_args()
 
+    from generation import transcription
     from generation.io.midi import midi_to_note_sequence
     from generation.io.readers import read_music_file
-    from generation import transcription
     from generation.transcription import analyse, mt3_style_midi, ramped_performance
 
     rows = [r for r in csv.DictReader(open(args.groove / "info.csv"))
