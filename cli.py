@@ -165,6 +165,32 @@ raw_dynamics_option = click.option(
          "(which an unsure model otherwise plays too softly and too close to the grid).")
 
 
+force_option = click.option("--force", is_flag=True, help="Replace output files that exist already.")
+
+
+def seed_option(what: str = "result"):
+    # One policy for every command: the same command gives the same result; another seed, another take.
+    return click.option("--seed", type=int, default=0, show_default=True,
+                        help=f"Random seed: the same seed gives the same {what}, another seed another one.")
+
+
+def lstm_temperature_option(default: float = 1.0):
+    return click.option(
+        "--temperature", type=click.FloatRange(min=1e-3), default=default, show_default=True,
+        help="LSTM sampling temperature: below 1 plays the likeliest notes, above 1 wanders. "
+             "0.5-1.2 keeps to the models' styles; past 1.2 notes leave the instruments' ranges (README).")
+
+
+def tempo_from_option():
+    return click.option(
+        "--tempo-from", type=click.Choice(["auto", "notes", "file"]), default="auto", show_default=True,
+        help="The grid: auto estimates tempo and downbeat from the notes for MT3-style transcriptions and trusts "
+             "any other file's tempo and meter; notes always estimates; file always trusts the file.")
+
+
+TEMPO_FROM = {"auto": None, "notes": True, "file": False}
+
+
 def _groove_model(run_dir: str, batch_size: int, raw_dynamics: bool = False):
     from generation.music_vae.trained_model import TrainedModel
 
@@ -227,67 +253,73 @@ def train(config_name, examples, eval_examples, run_dir, num_steps, batch_size, 
 
 @cli.command()
 @click.argument("run_dir")
-@click.option("-n", "--num", "num_samples", type=click.IntRange(min=1), default=4, show_default=True)
+@click.option("-n", "--num", "num_samples", type=click.IntRange(min=1), default=4, show_default=True,
+              help="How many pieces to draw.")
 @click.option("--length", type=click.IntRange(min=1),
               help="Model steps (a 16th note; 10 ms for performance models). GrooVAE default: its max_seq_len.")
 @click.option("--bars", type=click.FloatRange(min=0, min_open=True), help="Length in bars (quantized models).")
 @click.option("--seconds", type=click.FloatRange(min=0, min_open=True), help="Length in seconds (LSTM models).")
-@click.option("--temperature", type=click.FloatRange(min=1e-3), default=1.0, show_default=True)
+@click.option("--temperature", type=click.FloatRange(min=1e-3), default=1.0, show_default=True,
+              help="Sampling temperature: below 1 plays the likeliest notes and hits, above 1 wanders. "
+                   "0.5-1.2 keeps to the models' styles (README).")
 @click.option("--top-k", type=click.IntRange(min=0), default=0, show_default=True, help="LSTM: sample from the k likeliest (0: all).")
 @click.option("--top-p", type=click.FloatRange(min=0, max=1, min_open=True), default=1.0, show_default=True,
               help="LSTM: sample from the smallest set of events holding this probability.")
-@click.option("--beam-size", type=click.IntRange(min=1), default=1, show_default=True, help="LSTM: Magenta's beam search.")
-@click.option("--branch-factor", type=click.IntRange(min=1), default=1, show_default=True)
-@click.option("--steps-per-iteration", type=click.IntRange(min=1), default=1, show_default=True)
+@click.option("--beam-size", type=click.IntRange(min=1), default=1, show_default=True,
+              help="LSTM: Magenta's beam search: keep this many partial pieces, the likeliest first.")
+@click.option("--branch-factor", type=click.IntRange(min=1), default=1, show_default=True,
+              help="LSTM beam search: candidates drawn from each kept piece at every iteration.")
+@click.option("--steps-per-iteration", type=click.IntRange(min=1), default=1, show_default=True,
+              help="LSTM beam search: events each candidate grows by before the beam is pruned again.")
 @click.option("--primer", type=click.Path(exists=True, dir_okay=False),
               help="LSTM: a MIDI (or MusicXML, ABC, kern) file to continue; it is kept unchanged in each output.")
-@click.option("--seed", type=int, help="Same seed, same samples.")
+@seed_option("samples")
 @raw_dynamics_option
-@click.option("-o", "--output-dir", required=True, type=click.Path(file_okay=False), help="Where the MIDI files go.")
+@force_option
+@click.option("-o", "--output-dir", required=True, type=click.Path(file_okay=False),
+              help="Where the MIDI files go (sample-001.mid, ...); a folder holding earlier samples needs --force.")
 def sample(run_dir, num_samples, length, bars, seconds, temperature, top_k, top_p, beam_size, branch_factor,
-           steps_per_iteration, primer, seed, raw_dynamics, output_dir) -> None:
-    """Draw new pieces from a trained model (a run directory or a checkpoint file) as MIDI files.
+           steps_per_iteration, primer, seed, raw_dynamics, force, output_dir) -> None:
+    """Draw new pieces from a trained model (a run directory, checkpoint file or bundled name) as MIDI files.
 
     \b
     Examples:
-      gen sample runs/4bar -n 8 --temperature 0.5 -o samples/
-      gen sample runs/melody -n 4 --bars 16 --seed 7 --primer song.mid -o samples/
-      gen sample runs/performance -n 2 --seconds 20 --top-p 0.95 -o samples/
+      gen sample groove-4bar -n 8 --temperature 0.5 -o samples/
+      gen sample folk-melody -n 4 --bars 16 --seed 7 --primer examples/bantry_lasses.mid -o continued/
     """
-    from pathlib import Path
-
     from generation.config_files import run_family
+    from generation.io.files import make_sample_folder, sample_paths
     from generation.io.writers import write_midi
 
     if sum(v is not None for v in (length, bars, seconds)) > 1:
         raise click.UsageError("give one of --length, --bars and --seconds")
-    if run_family(run_dir) == "groovae":
-        if primer or seconds or top_k or top_p < 1 or beam_size > 1 or branch_factor > 1:
-            raise click.UsageError("--primer, --seconds, --top-k, --top-p and beam search are for LSTM models; "
-                                   f"{run_dir} holds a GrooVAE")
+    family = run_family(run_dir)
+    if family == "groovae" and (primer or seconds or top_k or top_p < 1 or beam_size > 1 or branch_factor > 1):
+        raise click.UsageError("--primer, --seconds, --top-k, --top-p and beam search are for LSTM models; "
+                               f"{run_dir} holds a GrooVAE")
+    primer_sequence = _read_one(primer) if primer else None
+    paths = sample_paths(output_dir, num_samples, force=force)
+    if family == "groovae":
         model = _groove_model(run_dir, min(num_samples, 64), raw_dynamics)
         steps = round(bars * model.config.data_converter.steps_per_bar) if bars else length
         sequences = model.sample(n=num_samples, length=steps or model.config.hparams.max_seq_len,
                                  temperature=temperature, seed=seed)
     else:
-        from generation.lstm import LSTMModel
-
-        model = LSTMModel(run_dir)
-        primer_sequence = _read_one(primer) if primer else None
-        if length is None and bars is None and seconds is None:
-            bars, seconds = (None, 10.0) if not model.encoding.metric else (8.0, None)
         from generation.errors import BadInputFile
+        from generation.lstm import LSTMModel
         from generation.lstm.encodings import NoPrimerEvents
 
+        model = LSTMModel(run_dir)
+        if length is None and bars is None and seconds is None:
+            bars, seconds = (None, 10.0) if not model.encoding.metric else (8.0, None)
         try:
             sequences = model.sample(num_samples, primer_sequence, num_steps=length, bars=bars, seconds=seconds,
                                      temperature=temperature, top_k=top_k, top_p=top_p, beam_size=beam_size,
                                      branch_factor=branch_factor, steps_per_iteration=steps_per_iteration, seed=seed)
         except NoPrimerEvents as error:
             raise BadInputFile(primer, str(error)) from None
-    Path(output_dir).mkdir(parents=True, exist_ok=True)
-    for number, sequence in enumerate(sequences, start=1):
-        path = Path(output_dir) / f"sample-{number:03d}.mid"
+    make_sample_folder(output_dir)
+    for path, sequence in zip(paths, sequences):
         write_midi(sequence, path)
         click.echo(f"{path}  {len(sequence.notes)} notes, {sequence.total_time:.1f} s")
 
@@ -385,20 +417,34 @@ def _evaluate_lstm(run_dir, examples, baseline_examples, num_samples, sample_ste
 @cli.command()
 @click.argument("run_dir")
 @click.argument("midi_file", type=click.Path(exists=True, dir_okay=False))
-@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False))
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="The MIDI file to write.")
 @click.option("--temperature", type=click.FloatRange(min=1e-6), default=1e-3, show_default=True,
-              help="For the hits; near 0 keeps the hits the model is sure of.")
-@click.option("--seed", type=int, default=0, show_default=True)
+              help="For the hits, with --new-hits; near 0 keeps the hits the model is sure of.")
+@click.option("--new-hits", is_flag=True,
+              help="Let the model choose the hits too (Magenta's decoding); by default it plays exactly the "
+                   "original's hits and chooses only their timing and dynamics.")
+@seed_option()
+@tempo_from_option()
 @raw_dynamics_option
-def humanize(run_dir, midi_file, output, temperature, seed, raw_dynamics) -> None:
-    """Re-play a drum part with a humanize model: played timing and dynamics, window by window."""
+@force_option
+def humanize(run_dir, midi_file, output, temperature, new_hits, seed, tempo_from, raw_dynamics, force) -> None:
+    """Re-play a drum part with a humanize model: played timing and dynamics, window by window on the
+    piece's own bars (MT3 transcriptions on their estimated tempo); other instruments unchanged."""
+    from generation.io.files import check_output
     from generation.io.writers import write_midi
     from generation.music_vae.tasks import humanize as run_humanize
 
+    sequence = _read_one(midi_file)
+    check_output(output, force=force)
     model = _groove_model(run_dir, 64, raw_dynamics)
-    result = run_humanize(model, _read_one(midi_file), temperature=temperature, seed=seed, name=midi_file)
-    write_midi(result, output)
-    click.echo(f"{output}  {sum(n.is_drum for n in result.notes)} drum notes, {result.total_time:.1f} s")
+    result = run_humanize(model, sequence, temperature=temperature, seed=seed, keep_hits=not new_hits,
+                          estimate_tempo=TEMPO_FROM[tempo_from], name=midi_file)
+    write_midi(result.sequence, output)
+    from generation.bundled import display_name
+
+    click.echo(f"{midi_file}: {_tempo_words(result.analysis)}; drums "
+               + result.describe("humanized", display_name(run_dir)))
+    click.echo(f"Wrote {output}: {result.sequence.total_time:.1f} s")
 
 
 @cli.command()
@@ -406,58 +452,40 @@ def humanize(run_dir, midi_file, output, temperature, seed, raw_dynamics) -> Non
 @click.argument("start", type=click.Path(exists=True, dir_okay=False))
 @click.argument("end", type=click.Path(exists=True, dir_okay=False))
 @click.option("--steps", type=click.IntRange(min=2), default=5, show_default=True, help="Grooves, both ends included.")
-@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False))
-@click.option("--temperature", type=click.FloatRange(min=1e-6), default=1e-3, show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="The MIDI file to write.")
+@click.option("--temperature", type=click.FloatRange(min=1e-6), default=1e-3, show_default=True,
+              help="For the hits; near 0 keeps the hits the model is sure of.")
+@seed_option()
 @raw_dynamics_option
-def interpolate(run_dir, start, end, steps, output, temperature, seed, raw_dynamics) -> None:
+@force_option
+def interpolate(run_dir, start, end, steps, output, temperature, seed, raw_dynamics, force) -> None:
     """Morph from the first groove window of START to that of END, in one MIDI file."""
+    from generation.io.files import check_output
     from generation.io.writers import write_midi
     from generation.music_vae.tasks import interpolate_pieces
 
+    first, last = _read_one(start), _read_one(end)
+    check_output(output, force=force)
     model = _groove_model(run_dir, 64, raw_dynamics)
-    result = interpolate_pieces(model, _read_one(start), _read_one(end), steps, temperature=temperature, seed=seed,
+    result = interpolate_pieces(model, first, last, steps, temperature=temperature, seed=seed,
                                 names=(start, end))
     write_midi(result, output)
     click.echo(f"{output}  {steps} grooves, {len(result.notes)} notes, {result.total_time:.1f} s")
 
 
-def _role_models(pairs: tuple[str, ...]) -> dict:
-    from generation.lstm import LSTMModel
-    from generation.transcription import ROLES
-
-    models = {}
+def _model_pairs(pairs: tuple[str, ...], roles: tuple[str, ...]) -> dict[str, str]:
+    named = {}
     for pair in pairs:
         role, _, run_dir = pair.partition("=")
-        if role not in ROLES or not run_dir:
-            raise click.BadParameter(f"{pair!r} is not ROLE=RUN_DIR with ROLE one of {', '.join(ROLES)}",
+        if role not in roles or not run_dir:
+            raise click.BadParameter(f"{pair!r} is not ROLE=RUN_DIR with ROLE one of {', '.join(roles)}",
                                      param_hint="--model")
-        models[role] = LSTMModel(run_dir)
-    return models
+        named[role] = run_dir
+    return named
 
 
-def _bundled_role_models(roles: tuple[str, ...] | None = None) -> dict:
-    """The bundled LSTM model for each of `roles` (default: every role of `gen continue`); none when
-    none is installed."""
-    from generation.bundled import defaults_by_role
-    from generation.lstm import LSTMModel
-    from generation.transcription import ROLES
-
-    chosen = {role: model for role, model in defaults_by_role().items() if role in (roles or ROLES)}
-    if chosen:
-        click.echo("Using bundled models: " + ", ".join(f"{role}={model.name}" for role, model in chosen.items()),
-                   err=True)
-    return {role: LSTMModel(model.path) for role, model in chosen.items()}
-
-
-def _bundled_groove(mode: str):
-    """The bundled GrooVAE for `gen vary --mode MODE` (role "humanize" or "groove"), or None."""
-    from generation.bundled import defaults_by_role
-
-    model = defaults_by_role().get("humanize" if mode == "humanize" else "groove")
-    if model is not None:
-        click.echo(f"Using bundled groove model: {model.name}", err=True)
-    return None if model is None else str(model.path)
+def _echo_progress(line: str) -> None:
+    click.echo(line, err=True)
 
 
 @cli.command("continue")
@@ -465,33 +493,38 @@ def _bundled_groove(mode: str):
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="The MIDI file to write.")
 @click.option("--bars", type=click.IntRange(min=1), default=8, show_default=True, help="Bars of continuation.")
 @click.option("--model", "model_pairs", multiple=True, metavar="ROLE=RUN_DIR",
-              help="The model continuing tracks of a role (drums, bass, melody, chords); repeatable. "
-                   "Default: the bundled model for each role (see `gen models`).")
-@click.option("--temperature", type=click.FloatRange(min=1e-3), default=1.0, show_default=True)
-@click.option("--seed", type=int, help="Same seed, same continuation.")
+              help="The model continuing tracks of a role (drums, bass, melody, chords), in place of that role's "
+                   "bundled model (see `gen models`); repeatable. Roles not named keep their bundled model.")
+@click.option("--no-bundled", is_flag=True, help="Use only the --model runs: roles without one are not continued.")
+@lstm_temperature_option()
+@seed_option("continuation")
 @click.option("--only-continuation", is_flag=True, help="Write only the new part (at its time after the piece).")
-@click.option("--tempo-from", type=click.Choice(["auto", "notes", "file"]), default="auto", show_default=True,
-              help="auto: estimate from the notes for MT3-style files, else trust the file's tempo.")
+@tempo_from_option()
 @click.option("--json", "as_json", is_flag=True, help="End with one JSON line describing the piece and the output.")
-def continue_command(song, output, bars, model_pairs, temperature, seed, only_continuation, tempo_from, as_json) -> None:
+@force_option
+def continue_command(song, output, bars, model_pairs, no_bundled, temperature, seed, only_continuation, tempo_from,
+                     as_json, force) -> None:
     """Continue a piece (MT3 transcriptions included) by --bars bars, in its tempo, meter and instruments.
 
     \b
     Examples:
-      gen continue song.mid -o continued.mid
-      gen continue song.mid -o continued.mid --model drums=runs/drums --model melody=runs/melody
+      gen continue examples/bantry_lasses.mid -o continued.mid
+      gen continue examples/bantry_lasses_mt3.mid -o continued.mid --model melody=folk-melody --bars 4
     """
-    from generation.continuation import continue_piece
+    from generation.continuation import choose_models, continue_piece, load_models
+    from generation.io.files import check_output
     from generation.io.writers import write_midi
+    from generation.transcription import ROLES
 
-    models = _role_models(model_pairs) if model_pairs else _bundled_role_models()
-    if not models:
+    choice = choose_models(_model_pairs(model_pairs, ROLES), bundled=not no_bundled)
+    if not choice.runs:
         raise click.UsageError("no bundled models are installed; give --model ROLE=RUN_DIR")
     sequence = _read_one(song)
-    estimate = {"auto": None, "notes": True, "file": False}[tempo_from]
-    result = continue_piece(sequence, models, bars=bars, temperature=temperature, seed=seed,
-                            only_continuation=only_continuation, estimate_tempo=estimate,
-                            progress=lambda line: click.echo(line, err=True), name=song)
+    check_output(output, force=force)
+    click.echo(f"Models: {choice.describe()}", err=True)
+    result = continue_piece(sequence, load_models(choice), bars=bars, temperature=temperature, seed=seed,
+                            only_continuation=only_continuation, estimate_tempo=TEMPO_FROM[tempo_from],
+                            progress=_echo_progress, name=song)
     write_midi(result.sequence, output)
     _print_continuation(result, song, output, as_json)
 
@@ -509,7 +542,7 @@ def _print_continuation(result, song, output, as_json) -> None:
     for item in result.tracks:
         t = item.track
         what = f"+{item.new_notes} notes from {item.model}" if item.model and not item.skipped else f"kept ({item.skipped})"
-        click.echo(f"  {t.role:<7} program {t.program:>3}{' (drums)' if t.is_drum else '':<8} {t.notes:>6} notes  {what}")
+        click.echo(f"  {t.role:<7} {t.instrument_name:<28} {t.notes:>6} notes  {what}")
     click.echo(f"Wrote {output}: {result.bars} bars from {a.continuation_start:.3f} s")
     if as_json:
         click.echo(json.dumps({
@@ -517,7 +550,8 @@ def _print_continuation(result, song, output, as_json) -> None:
             "tempo_drifts": a.drifting,
             "time_signature": f"{a.time_signature[0]}/{a.time_signature[1]}", "key": a.key, "bars": round(a.bars, 3),
             "mt3_style": a.mt3_style, "continuation_start": a.continuation_start,
-            "tracks": [{"role": i.track.role, "program": i.track.program, "is_drum": i.track.is_drum,
+            "tracks": [{"role": i.track.role, "program": i.track.program, "instrument_name": i.track.instrument_name,
+                        "is_drum": i.track.is_drum,
                         "notes": i.track.notes, "new_notes": i.new_notes, "model": i.model, "skipped": i.skipped}
                        for i in result.tracks],
             "output": str(output),
@@ -528,77 +562,95 @@ def _print_continuation(result, song, output, as_json) -> None:
 @click.argument("song", type=click.Path(exists=True, dir_okay=False))
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
               help="The MIDI file to write; with -n above 1, OUTPUT-001.mid, OUTPUT-002.mid ...")
-@click.option("-n", "--num", "count", type=click.IntRange(min=1), default=1, show_default=True, help="Variations.")
+@click.option("-n", "--num", "count", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Variations, each with its own seed (--seed, --seed + 1, ...).")
 @click.option("--groove", "groove_run",
-              help="A GrooVAE run directory or bundled model name for the drums. With neither --groove nor "
-                   "--model, the bundled models are used (groove-humanize for --mode humanize).")
+              help="A GrooVAE run directory or bundled model name for the drums, in place of the bundled one "
+                   "(groove-4bar; groove-humanize with --mode humanize).")
 @click.option("--mode", type=click.Choice(["vary", "humanize"]), default="vary", show_default=True,
               help="humanize: only restore played timing and dynamics to the drums (a humanize GrooVAE).")
 @click.option("--model", "model_pairs", multiple=True, metavar="ROLE=RUN_DIR",
-              help="The LSTM re-sampling bars of a role's tracks (bass, melody, chords); repeatable.")
+              help="The LSTM re-sampling bars of a role's tracks (bass, melody, chords), in place of that role's "
+                   "bundled model; repeatable. Roles not named keep their bundled model.")
+@click.option("--no-bundled", is_flag=True, help="Use only --groove and the --model runs.")
 @click.option("--amount", type=click.FloatRange(0, 1), default=0.5, show_default=True,
               help="Share of each pitched track's bars that is re-sampled.")
 @click.option("--tracks", "roles", help="Only these roles, comma-separated (default: every role with a model).")
-@click.option("--temperature", type=click.FloatRange(min=0), default=1.0, show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--tempo-from", type=click.Choice(["auto", "notes", "file"]), default="auto", show_default=True)
+@click.option("--temperature", type=click.FloatRange(min=1e-3), default=1.0, show_default=True,
+              help="How far from the original: GrooVAE draws near each window's encoding (0 reconstructs, 1 samples "
+                   "its posterior); LSTMs sample at it (0.5-1.2 keeps to their styles).")
+@seed_option("variations")
+@tempo_from_option()
 @click.option("--json", "as_json", is_flag=True, help="End with one JSON line describing the piece and the outputs.")
 @raw_dynamics_option
-def vary(song, output, count, groove_run, mode, model_pairs, amount, roles, temperature, seed, tempo_from,
-         as_json, raw_dynamics) -> None:
+@force_option
+def vary(song, output, count, groove_run, mode, model_pairs, no_bundled, amount, roles, temperature, seed, tempo_from,
+         as_json, raw_dynamics, force) -> None:
     """Variations of a piece: drums re-grooved by GrooVAE, bars of pitched tracks re-sampled by LSTMs.
 
     \b
     Examples:
-      gen vary song.mid -o varied.mid --groove runs/4bar --model melody=runs/melody -n 3
-      gen vary mt3_drums.mid -o played.mid --groove runs/humanize --mode humanize
+      gen vary examples/bantry_lasses.mid -o varied.mid -n 3
+      gen vary examples/bantry_lasses_mt3.mid -o played.mid --mode humanize
     """
-    from pathlib import Path
-
-    from generation.continuation import vary_piece
+    from generation.continuation import check_groove_model, choose_models, load_models, vary_piece, variation_paths
+    from generation.io.files import check_output
     from generation.io.writers import write_midi
     from generation.transcription import ROLES
 
-    bundled = not model_pairs and not groove_run  # no models named: the bundled defaults
-    pitched = tuple(role for role in ROLES if role != "drums")  # GrooVAE varies the drums
-    models = _bundled_role_models(pitched) if bundled and mode == "vary" else _role_models(model_pairs)
-    groove_run = _bundled_groove(mode) if bundled else groove_run
-    groove = None
-    if groove_run:
-        groove = _groove_model(groove_run, 64, raw_dynamics)
-    if groove is None and not models:
-        raise click.UsageError("no bundled models are installed; give --groove RUN_DIR and/or --model ROLE=RUN_DIR"
-                               if bundled else "give --groove RUN_DIR and/or --model ROLE=RUN_DIR")
-    if mode == "humanize" and groove is None:
-        raise click.UsageError("--mode humanize needs --groove with a humanize-trained GrooVAE run")
     chosen = tuple(r.strip() for r in roles.split(",")) if roles else None
     if chosen and not set(chosen) <= set(ROLES):
         raise click.BadParameter(f"{roles!r}: roles are {', '.join(ROLES)}", param_hint="--tracks")
+    pitched = tuple(role for role in ROLES if role != "drums")  # GrooVAE varies the drums
+    choice = choose_models(_model_pairs(model_pairs, pitched), pitched if mode == "vary" else (),
+                           bundled=not no_bundled)
+    groove_words = f"drums={groove_run}" if groove_run else ""
+    if groove_run is None and not no_bundled:
+        from generation.bundled import defaults_by_role
+
+        bundled_groove = defaults_by_role().get("humanize" if mode == "humanize" else "groove")
+        groove_run = bundled_groove.name if bundled_groove else None
+        groove_words = f"drums={groove_run} (bundled)" if groove_run else ""
+    if groove_run:
+        check_groove_model(groove_run)
+    if not groove_run and not choice.runs:
+        raise click.UsageError("give --groove RUN_DIR and/or --model ROLE=RUN_DIR" if no_bundled else
+                               "no bundled models are installed; give --groove RUN_DIR and/or --model ROLE=RUN_DIR")
+    if mode == "humanize" and not groove_run:
+        raise click.UsageError("--mode humanize needs --groove with a humanize-trained GrooVAE run")
     sequence = _read_one(song)
-    estimate = {"auto": None, "notes": True, "file": False}[tempo_from]
-    paths = [output] if count == 1 else [str(Path(output).with_suffix("")) + f"-{k:03d}.mid" for k in range(1, count + 1)]
+    paths = variation_paths(output, count)
+    for path in paths:
+        check_output(path, force=force)
+    click.echo(f"Models: {', '.join(filter(None, [groove_words, choice.describe()]))}", err=True)
+    groove = _groove_model(groove_run, 64, raw_dynamics) if groove_run else None
+    models = load_models(choice)
     results = []
     for number, path in enumerate(paths):
+        _echo_progress(f"variation {number + 1}/{count} (seed {seed + number}):")
         result = vary_piece(sequence, models, groove_model=groove, mode=mode, amount=amount, temperature=temperature,
-                            seed=seed + number, roles=chosen, estimate_tempo=estimate,
-                            progress=lambda line: click.echo(line, err=True), name=song)
+                            seed=seed + number, roles=chosen, estimate_tempo=TEMPO_FROM[tempo_from],
+                            progress=_echo_progress, name=song)
         write_midi(result.sequence, path)
         results.append(result)
     a = results[0].analysis
     click.echo(f"{song}: {'MT3-style transcription' if a.mt3_style else 'MIDI'}, {_tempo_words(a)}, "
                f"{a.time_signature[0]}/{a.time_signature[1]}, {a.key or 'no key'}, {a.bars:.1f} bars")
-    for label, what in results[0].changed.items():
-        click.echo(f"  {label}: {what}")
-    for path in paths:
-        click.echo(f"Wrote {path}")
+    for number, (path, result) in enumerate(zip(paths, results)):
+        click.echo(f"Wrote {path} (seed {seed + number}):")
+        for label, what in result.changed.items():
+            click.echo(f"  {label}: {what}")
     if as_json:
         click.echo(json.dumps({
             "tempo_bpm": a.tempo_bpm, "tempo_source": a.tempo_source, "end_tempo_bpm": a.end_tempo_bpm,
             "tempo_drifts": a.drifting,
             "time_signature": f"{a.time_signature[0]}/{a.time_signature[1]}", "key": a.key, "bars": round(a.bars, 3),
             "mt3_style": a.mt3_style,
-            "tracks": [{"role": t.role, "program": t.program, "is_drum": t.is_drum, "notes": t.notes} for t in a.tracks],
-            "changed": results[0].changed, "output": paths if count > 1 else paths[0],
+            "tracks": [{"role": t.role, "program": t.program, "instrument_name": t.instrument_name,
+                        "is_drum": t.is_drum, "notes": t.notes} for t in a.tracks],
+            "changed": results[0].changed, "output": [str(p) for p in paths] if count > 1 else str(paths[0]),
+            "variations": [{"output": str(p), "seed": seed + k, "changed": r.changed}
+                           for k, (p, r) in enumerate(zip(paths, results))],
         }))
 
 

@@ -22,7 +22,7 @@ from typing import Any
 from generation.bundled import display_name
 from generation.errors import BadInputFile, GenError
 from generation.protos import NoteSequence
-from generation.transcription import ROLES, Analysis, Track, analyse, map_times, on_grid, tempo_map
+from generation.transcription import ROLES, Analysis, Track, analyse, map_times, on_grid, set_grid
 
 # `gen vary` draws this many candidates for each re-sampled bar (one batch) and keeps the one whose
 # notes agree best with what the other tracks play in that bar: the rest of the piece as context.
@@ -44,6 +44,86 @@ class ContinuationResult:
     analysis: Analysis
     tracks: list[TrackResult] = field(default_factory=list)
     bars: int = 0
+
+
+# The LSTM encodings that can play each role's notes (`generation.lstm.encodings.ENCODINGS`).
+ROLE_ENCODINGS = {"drums": ("drums",), "melody": ("melody", "polyphony", "performance"),
+                  "bass": ("melody", "polyphony", "performance"), "chords": ("polyphony", "performance", "melody")}
+
+
+@dataclass
+class ModelChoice:
+    """Which run serves each role, and where each choice came from."""
+
+    runs: dict[str, str] = field(default_factory=dict)  # role -> run directory or bundled model name
+    bundled: list[str] = field(default_factory=list)  # roles served by a bundled default
+
+    def describe(self) -> str:
+        return ", ".join(f"{role}={run}{' (bundled)' if role in self.bundled else ''}"
+                         for role, run in self.runs.items())
+
+
+def _run_kind(run: str) -> tuple[str, str]:
+    """(family, encoding type or '') of a run directory or bundled model name, from its config alone."""
+    from generation.checkpoint import read_run_config, resolve_checkpoint
+    from generation.config_files import run_family
+
+    family = run_family(run)
+    if family != "lstm":
+        return family, ""
+    directory, _ = resolve_checkpoint(run)
+    return family, str(read_run_config(directory).get("encoding", {}).get("type", ""))
+
+
+def check_role_model(role: str, run: str) -> None:
+    """A `GenError` unless `run` (an LSTM run) can play `role`'s notes; reads only its config."""
+    family, encoding = _run_kind(run)
+    if family != "lstm":
+        raise GenError(f"--model {role}={run}: a {family} run, not an LSTM note model; "
+                       f"{'give it to --groove' if family == 'groovae' else 'train an LSTM config'}")
+    if encoding not in ROLE_ENCODINGS[role]:
+        wanted = " or ".join(ROLE_ENCODINGS[role])
+        raise GenError(f"--model {role}={run}: a {encoding} model cannot play {role}; {role} takes a {wanted} model")
+
+
+def check_groove_model(run: str) -> None:
+    family, _ = _run_kind(run)
+    if family != "groovae":
+        raise GenError(f"--groove {run}: a {family} run, not a GrooVAE; give LSTMs with --model ROLE=RUN")
+
+
+def choose_models(named: Mapping[str, str], roles: tuple[str, ...] = ROLES, *, bundled: bool = True) -> ModelChoice:
+    """The run for each of `roles`: the bundled default (`gen models`), replaced role by role by
+    `named` (role -> run directory or bundled name). Each named run is checked against its role
+    before any model loads."""
+    from generation.bundled import defaults_by_role
+
+    choice = ModelChoice()
+    if bundled:
+        for role, model in defaults_by_role().items():
+            if role in roles and role not in named:
+                choice.runs[role] = model.name
+                choice.bundled.append(role)
+    for role, run in named.items():
+        check_role_model(role, run)
+        choice.runs[role] = run
+    return choice
+
+
+def load_models(choice: ModelChoice) -> dict[str, Any]:
+    """role -> `LSTMModel` for a `ModelChoice`."""
+    from generation.lstm import LSTMModel
+
+    return {role: LSTMModel(run) for role, run in choice.runs.items()}
+
+
+def variation_paths(output: str, count: int) -> list[str]:
+    """Where `gen vary -n count` writes: `output` itself for one, OUTPUT-001.mid ... for more."""
+    if count == 1:
+        return [output]
+    from pathlib import Path
+
+    return [str(Path(output).with_suffix("")) + f"-{k:03d}.mid" for k in range(1, count + 1)]
 
 
 def model_for(role: str, models: Mapping[str, Any]) -> tuple[str, Any] | None:
@@ -69,16 +149,6 @@ def _on_its_grid(sequence: NoteSequence, estimate_tempo: bool | None, name: str)
     except GenError as error:
         raise BadInputFile(name, str(error)) from None
     return analysis, on_grid(sequence, analysis)
-
-
-def _set_tempo_map(output: NoteSequence, analysis: Analysis) -> None:
-    """MT3's 120 bpm means nothing: the estimated tempo (each bar's, where the performance drifts)
-    and meter replace it. Note times, in seconds, stay as they are."""
-    del output.tempos[:]
-    for time, qpm in tempo_map(analysis, output.total_time):
-        output.tempos.add(qpm=qpm, time=time)
-    del output.time_signatures[:]
-    output.time_signatures.add(numerator=analysis.time_signature[0], denominator=analysis.time_signature[1], time=0.0)
 
 
 def continue_piece(
@@ -114,8 +184,8 @@ def continue_piece(
             continue
         role, model = chosen
         if progress:
-            progress(f"continuing track {index + 1}/{len(analysis.tracks)} ({track.role}, program {track.program}) "
-                     f"with {model.config.name}")
+            progress(f"continuing track {index + 1}/{len(analysis.tracks)} ({_label(track)}) with "
+                     f"{display_name(model.run_dir)} ({model.config.name})")
         primer = _track_notes(grid, track)
         primer.total_time = start
         try:
@@ -137,7 +207,7 @@ def continue_piece(
     end = analysis.from_grid(start + bars * analysis.bar_seconds)
     output.total_time = max([end] + [n.end_time for n in output.notes])
     if analysis.mt3_style:
-        _set_tempo_map(output, analysis)
+        set_grid(output, analysis)
     return result
 
 
@@ -146,6 +216,7 @@ class VariationResult:
     sequence: NoteSequence
     analysis: Analysis
     changed: dict[str, str] = field(default_factory=dict)  # track label -> what was done
+    groove: Any = None  # the drums' `GrooveResult`, when a groove model worked on them
 
 
 def vary_piece(
@@ -183,14 +254,21 @@ def vary_piece(
 
         if progress:
             progress(f"{'humanizing' if mode == 'humanize' else 're-grooving'} the drums with {groove_model.config.name}")
+        # The drums are worked on the piece's own time and grid; the rest below on the grid.
         if mode == "humanize":
-            varied = tasks.humanize(groove_model, output, seed=seed, name=name)
+            grooved = tasks.humanize(groove_model, sequence, seed=seed, analysis=analysis, name=name)
         else:
-            varied = tasks.regroove(groove_model, output, temperature=temperature, seed=seed, name=name)
+            grooved = tasks.regroove(groove_model, sequence, temperature=temperature, seed=seed, analysis=analysis,
+                                     name=name)
+        result.groove = grooved
         del output.notes[:]
-        output.notes.extend(varied.notes)
+        output.notes.extend(n for n in grid.notes if not n.is_drum)
+        drums = NoteSequence()
+        drums.notes.extend(n for n in grooved.sequence.notes if n.is_drum)
+        output.notes.extend(map_times(drums, analysis.to_grid).notes)
         for track in drum_tracks:
-            result.changed[_label(track)] = f"{mode} by {groove_model.config.name}"
+            result.changed[_label(track)] = grooved.describe('humanized' if mode == 'humanize' else 're-grooved',
+                                                             groove_model.config.name)
     bar = analysis.bar_seconds
     first_bar = int(np.floor((min(n.start_time for n in grid.notes)) / bar + 1e-9))
     last_bar = int(np.ceil(analysis.continuation_grid_start / bar - 1e-9))
@@ -242,7 +320,7 @@ def vary_piece(
     varied = map_times(output, analysis.from_grid)  # back to the piece's own times, controls included
     varied.total_time = max([n.end_time for n in varied.notes], default=0.0)
     if analysis.mt3_style:
-        _set_tempo_map(varied, analysis)
+        set_grid(varied, analysis)
     else:
         del varied.tempos[:]
         del varied.time_signatures[:]
@@ -286,4 +364,4 @@ def _belongs(note: Any, track: Track) -> bool:
 
 
 def _label(track: Track) -> str:
-    return f"{track.role} (program {track.program}{', drums' if track.is_drum else ''})"
+    return f"{track.role}: {track.instrument_name}" + ("" if track.is_drum else f" (program {track.program})")

@@ -67,8 +67,12 @@ class Track:
     median_pitch: float
     chord_share: float  # onsets that start with another note of the same track
 
+    @property
+    def instrument_name(self) -> str:
+        return instrument_name(self.program, self.is_drum)
+
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        return {**asdict(self), "instrument_name": self.instrument_name}
 
 
 @dataclass
@@ -307,6 +311,15 @@ def estimate_key(notes: Sequence[Any]) -> str:
     return name
 
 
+def instrument_name(program: int, is_drum: bool = False) -> str:
+    """The General MIDI name of a track's instrument ("Drums" for a drum track), as a musician reads it."""
+    if is_drum:
+        return "Drums"
+    from pretty_midi import program_to_instrument_name
+
+    return program_to_instrument_name(program) if 0 <= program < 128 else f"program {program}"
+
+
 def track_roles(sequence: NoteSequence) -> list[Track]:
     """One `Track` per (instrument, program, drums) with notes, with its role from program and register."""
     groups: dict[tuple[int, int, bool], list[Any]] = {}
@@ -426,23 +439,69 @@ def on_grid(sequence: NoteSequence, analysis: Analysis) -> NoteSequence:
     return result
 
 
-def tempo_map(analysis: Analysis, until: float) -> list[tuple[float, float]]:
-    """(time in seconds, quarter notes per minute) for a MIDI file of the piece and its continuation up
-    to `until`: one tempo for a steady piece; for a drifting one, each bar's own from its downbeat."""
+# Ticks per quarter of MIDI files whose tempo map is rewritten: at 60 qpm (the slowest tempo the
+# estimate gives) a tick lasts 0.52 ms, so every original note keeps its time within 0.26 ms.
+OUTPUT_TICKS_PER_QUARTER = 1920
+
+
+def downbeat_tempos(analysis: Analysis, until: float) -> list[tuple[float, float]]:
+    """(time of a downbeat in seconds, quarter notes per minute from there) up to `until`: one entry
+    at the first downbeat for a steady piece; for a drifting one, each bar's own tempo."""
     quarters_per_beat = 4 / analysis.time_signature[1]
     if not analysis.drifting:
-        return [(0.0, analysis.tempo_bpm)]
+        return [(analysis.first_downbeat, analysis.tempo_bpm)]
     bar, grid = analysis.bar_seconds, analysis.continuation_grid_start
     downbeats = np.arange(math.ceil(analysis.to_grid(0.0) / bar - 1e-9), grid / bar + 1) * bar
-    times = [float(t) for t in analysis.from_grid(downbeats) if t >= 0]
     tempos = []
-    for start in times:
+    for start in (float(t) for t in analysis.from_grid(downbeats) if t >= 0):
         end = float(analysis.from_grid(analysis.to_grid(start) + bar))
-        qpm = 60.0 * analysis.time_signature[0] * quarters_per_beat / (end - start)
-        tempos.append((0.0 if not tempos else start, round(qpm, 3)))
+        tempos.append((start, round(60.0 * analysis.time_signature[0] * quarters_per_beat / (end - start), 3)))
     if not tempos or tempos[-1][0] < analysis.continuation_start - 1e-6:
         tempos.append((analysis.continuation_start, analysis.end_tempo_bpm * quarters_per_beat))
-    return [t for t in tempos if t[0] <= until]
+    return [t for t in tempos if t[0] <= until] or tempos[:1]
+
+
+def tempo_map(analysis: Analysis, until: float) -> list[tuple[float, float]]:
+    """(time in seconds, quarter notes per minute) for a MIDI file of the piece (and its continuation)
+    up to `until`, from time 0. MIDI counts bars from time 0, so the music before the first downbeat
+    (a pickup) gets a tempo of its own under which it lasts whole beats (`meter_map` gives it a
+    short bar): every bar line after it falls on one of the music's downbeats."""
+    tempos = downbeat_tempos(analysis, until)
+    pickup, first_qpm = tempos[0]
+    if pickup <= 1e-3:
+        return [(0.0, first_qpm)] + tempos[1:]
+    beats = _pickup_beats(analysis, pickup, first_qpm)
+    quarters_per_beat = 4 / analysis.time_signature[1]
+    return [(0.0, round(60.0 * beats * quarters_per_beat / pickup, 6))] + tempos
+
+
+def _pickup_beats(analysis: Analysis, pickup: float, qpm: float) -> int:
+    beat = 60.0 / qpm * 4 / analysis.time_signature[1]
+    return int(min(max(1, round(pickup / beat)), analysis.time_signature[0]))
+
+
+def meter_map(analysis: Analysis, until: float) -> list[tuple[float, int, int]]:
+    """(time in seconds, numerator, denominator) matching `tempo_map`: a bar of the pickup's whole
+    beats at time 0 when the music starts before its first downbeat, then the piece's meter."""
+    numerator, denominator = analysis.time_signature
+    pickup, first_qpm = downbeat_tempos(analysis, until)[0]
+    if pickup <= 1e-3:
+        return [(0.0, numerator, denominator)]
+    return [(0.0, _pickup_beats(analysis, pickup, first_qpm), denominator), (pickup, numerator, denominator)]
+
+
+def set_grid(sequence: NoteSequence, analysis: Analysis) -> None:
+    """Replaces the tempo map and time signatures of `sequence` (a piece, and maybe its continuation
+    or variation, up to `sequence.total_time`) by the analysed grid (`tempo_map`, `meter_map`), so
+    that a DAW shows the music's bars, and writes it at OUTPUT_TICKS_PER_QUARTER. Note, control and
+    pitch-bend times, in seconds, stay as they are."""
+    del sequence.tempos[:]
+    for time, qpm in tempo_map(analysis, sequence.total_time):
+        sequence.tempos.add(qpm=qpm, time=time)
+    del sequence.time_signatures[:]
+    for time, numerator, denominator in meter_map(analysis, sequence.total_time):
+        sequence.time_signatures.add(numerator=numerator, denominator=denominator, time=time)
+    sequence.ticks_per_quarter = max(sequence.ticks_per_quarter, OUTPUT_TICKS_PER_QUARTER)
 
 
 def mt3_style_midi(sequence: NoteSequence, *, velocity: int | None = 127) -> bytes:

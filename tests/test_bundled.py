@@ -53,7 +53,7 @@ def test_a_bundled_model_is_listed_and_used_by_name(models_folder: Path, tmp_pat
     song.write_bytes(mt3_style_midi(read_music_file(sorted((FIXTURES / "groove").rglob("*4-4.mid"))[0]).sequences[0]))
     result = run("continue", str(song), "-o", str(tmp_path / "continued.mid"), "--bars", "1")
     assert result.exit_code == 0, result.output
-    assert "Using bundled models: drums=tiny-drums" in result.stderr
+    assert "Models: drums=tiny-drums (bundled)" in result.stderr
 
 
 def test_an_unknown_name_lists_the_bundled_ones(models_folder: Path, tmp_path: Path) -> None:
@@ -120,12 +120,12 @@ def test_continue_and_vary_with_no_flags_use_the_shipped_models(tmp_path: Path) 
     example = REPOSITORY / "examples" / "bantry_lasses_mt3.mid"
     result = run("continue", str(example), "-o", str(tmp_path / "continued.mid"), "--bars", "2", "--seed", "1", "--json")
     assert result.exit_code == 0, result.output
-    assert "Using bundled models: " in result.stderr
+    assert "(bundled)" in result.stderr
     report = json.loads(result.stdout.splitlines()[-1])
     assert abs(report["tempo_bpm"] - 112) < 1 and all(t["new_notes"] > 0 for t in report["tracks"]), report
     result = run("vary", str(example), "-o", str(tmp_path / "played.mid"), "--mode", "humanize")
     assert result.exit_code == 0, result.output
-    assert "Using bundled groove model: groove-humanize" in result.stderr
+    assert "drums=groove-humanize (bundled)" in result.stderr
     played = read_music_file(tmp_path / "played.mid").sequences[0]
     assert len({n.velocity for n in played.notes if n.is_drum}) > 5  # MT3's flat 127s, played
     result = run("humanize", "groove-humanize", str(REPOSITORY / "examples" / "bantry_lasses.mid"),
@@ -133,7 +133,7 @@ def test_continue_and_vary_with_no_flags_use_the_shipped_models(tmp_path: Path) 
     assert result.exit_code == 0, result.output
     result = run("vary", str(REPOSITORY / "examples" / "bantry_lasses.mid"), "-o", str(tmp_path / "varied.mid"))
     assert result.exit_code == 0, result.output
-    assert "Using bundled groove model: groove-4bar" in result.stderr
+    assert "drums=groove-4bar (bundled)" in result.stderr
 
 
 def test_the_built_wheel_carries_every_shipped_model_file(tmp_path: Path) -> None:

@@ -90,12 +90,12 @@ def test_humanize_keeps_other_instruments_and_the_length(data_and_run) -> None:
     _, run_dir = data_and_run
     model = TrainedModel(None, batch_size=8, checkpoint_dir_or_path=run_dir)
     pop = read_music_file(FIXTURES / "multitrack" / "pop_arrangement.mid").sequences[0]
-    result = humanize(model, pop, seed=0)
+    result = humanize(model, pop, seed=0).sequence
     pitched = lambda s: sorted((n.pitch, n.start_time, n.end_time, n.program) for n in s.notes if not n.is_drum)  # noqa: E731
     assert pitched(result) == pitched(pop)
     bar = 4 * 60 / pop.tempos[0].qpm
     assert all(note.start_time < 4 * bar + bar / 16 for note in result.notes if note.is_drum)
-    with pytest.raises(BadInputFile, match="must be 4/4"):
+    with pytest.raises(BadInputFile, match="plays bars of 4 quarter notes; this piece is in 6/8"):
         humanize(model, read_music_file(FIXTURES / "groove" / "drummer6" / "session1" / "3_rock_80_beat_6-8.mid").sequences[0], name="x")
     with pytest.raises(BadInputFile, match="no drum notes"):
         humanize(model, read_music_file(FIXTURES / "multitrack" / "string_quartet_type0.mid").sequences[0], name="q")
@@ -109,6 +109,9 @@ def test_interpolation_lays_the_grooves_end_to_end(data_and_run) -> None:
     result = interpolate_pieces(model, funk, pop, 3, seed=0)
     two_bars = 2 * 4 * 60 / 138
     assert result.total_time == pytest.approx(3 * two_bars) and result.tempos[0].qpm == pytest.approx(138, rel=1e-6)
+    # A one-bar fill (3.4 s at 70 bpm) is shorter than the 2-bar window: padded with silence, not refused.
+    fill = read_music_file(FIXTURES / "groove" / "drummer7" / "session3" / "98_hiphop_70_fill_4-4.mid").sequences[0]
+    assert interpolate_pieces(model, fill, funk, 3, seed=0).total_time == pytest.approx(3 * 2 * 4 * 60 / 70)
 
 
 def test_evaluate_humanize_interpolate_commands(data_and_run, tmp_path: Path) -> None:
@@ -121,6 +124,9 @@ def test_evaluate_humanize_interpolate_commands(data_and_run, tmp_path: Path) ->
     assert "velocity MAE" in text.stdout and "baseline" in text.stdout
     done = run("humanize", str(run_dir), str(FUNK), "-o", str(tmp_path / "h.mid"))
     assert done.exit_code == 0 and (tmp_path / "h.mid").is_file()
+    again = run("humanize", str(run_dir), str(FUNK), "-o", str(tmp_path / "h.mid"))
+    assert again.exit_code == 1 and "exists already; give --force" in again.stderr
+    assert run("humanize", str(run_dir), str(FUNK), "-o", str(tmp_path / "h.mid"), "--force").exit_code == 0
     done = run("interpolate", str(run_dir), str(FUNK), str(FUNK), "--steps", "3", "-o", str(tmp_path / "i.mid"))
     assert done.exit_code == 0 and "3 grooves" in done.stdout
     bad = run("humanize", str(run_dir), str(FIXTURES / "scores" / "bwv66.6.mxl"), "-o", str(tmp_path / "x.mid"))

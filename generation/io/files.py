@@ -77,3 +77,50 @@ def atomic_output(path: str | os.PathLike[str]) -> Iterator[Path]:
         target.discard()
         raise
     target.commit()
+
+
+def check_output(path: str | os.PathLike[str], *, force: bool = False) -> None:
+    """Checks, before any work, that `path` can be written: its folder exists and is writable, it is
+    no folder itself, and it does not exist already unless `force`. One-line `OutputError`s."""
+    target = Path(path)
+    folder = target.parent if str(target.parent) else Path(".")
+    if target.is_dir():
+        raise OutputError(f"{target}: cannot write: is a directory")
+    if not folder.is_dir():
+        raise OutputError(f"{target}: cannot write: no folder {folder}")
+    if not os.access(folder, os.W_OK):
+        raise OutputError(f"{target}: cannot write: folder {folder} is not writable")
+    if target.exists() and not force:
+        raise OutputError(f"{target}: exists already; give --force to replace it")
+
+
+SAMPLE_PATTERN = "sample-{:03d}.mid"
+
+
+def sample_paths(folder: str | os.PathLike[str], count: int, *, force: bool = False) -> list[Path]:
+    """The paths `gen sample` writes in `folder` (sample-001.mid ...), checked before any work.
+
+    Earlier samples there (sample-*.mid) are an `OutputError` unless `force`, so that one folder
+    never mixes two runs (`make_sample_folder` then removes them)."""
+    directory = Path(folder)
+    if directory.exists() and not directory.is_dir():
+        raise OutputError(f"{directory}: cannot write samples: not a folder")
+    earlier = sorted(directory.glob("sample-*.mid")) if directory.is_dir() else []
+    if earlier and not force:
+        raise OutputError(f"{directory}: holds {len(earlier)} earlier samples ({earlier[0].name} ...); "
+                          "give --force to replace them, or another folder")
+    existing = next((p for p in [directory, *directory.parents] if p.exists()), Path("."))
+    if not os.access(existing, os.W_OK):
+        raise OutputError(f"{directory}: cannot write samples: {existing} is not writable")
+    return [directory / SAMPLE_PATTERN.format(number) for number in range(1, count + 1)]
+
+
+def make_sample_folder(folder: str | os.PathLike[str]) -> None:
+    """Creates `folder` if missing and removes earlier samples (sample-*.mid) from it."""
+    directory = Path(folder)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        for path in directory.glob("sample-*.mid"):
+            path.unlink()
+    except OSError as error:
+        raise cannot_write(directory, error) from None

@@ -505,6 +505,20 @@ class GrooveConverter(BaseNoteSequenceConverter):
         return self._pitch_classes if training else self._infer_pitch_classes
 
     @property
+    def split_bars(self) -> int | None:
+        """Window length in bars (None: one window over the whole sequence)."""
+        return self._split_bars
+
+    @property
+    def quarters_per_bar(self) -> int:
+        return self._quarters_per_bar
+
+    @property
+    def rows_per_step(self) -> int:
+        """Tensor rows per grid step: one, or one per drum with `split_instruments`."""
+        return self._num_drums if self._split_instruments else 1
+
+    @property
     def num_drums(self) -> int:
         """D, the number of drum classes."""
         return self._num_drums
@@ -545,6 +559,25 @@ class GrooveConverter(BaseNoteSequenceConverter):
           controls bool [T, control_depth], lengths T. Empty when the sequence is rejected (see the
           module docstring; the reason is logged), has no usable notes, or is shorter than one window.
         """
+        whole = self.whole_tensors(note_sequence, training=training, rng=rng)
+        if not whole.inputs or not self._split_bars:
+            return whole
+        inputs, outputs, controls = whole.inputs[0], whole.outputs[0], whole.controls[0]
+        window = self.rows_per_step * self._steps_per_bar * self._split_bars
+        hop = self.rows_per_step * (self._hop_size or self._steps_per_bar * self._split_bars)
+        if len(inputs) < window:
+            logger.info("%s: no tensors: %d bars, shorter than one %d-bar window", _name(note_sequence),
+                        len(inputs) // (self.rows_per_step * self._steps_per_bar), self._split_bars)
+            return ConverterTensors()
+        return ConverterTensors(inputs=_windows(inputs, window, hop), outputs=_windows(outputs, window, hop),
+                                controls=_windows(controls, window, hop))
+
+    def whole_tensors(self, note_sequence: NoteSequence, *, training: bool = False,
+                      rng: np.random.Generator | int | None = None) -> ConverterTensors:
+        """The whole sequence as one entry, unwindowed: inputs and outputs [S * rows_per_step, depth]
+        and controls over S steps, S a whole number of bars from bar 0 to the bar of the last hit.
+        Empty when `to_tensors` would reject the sequence for anything but its length. Whole-piece
+        jobs (`generation.music_vae.tasks`) cut their own windows from it at the piece's bar lines."""
         try:
             quantized = sequences_lib.quantize_note_sequence(note_sequence, self._steps_per_quarter)
         except _QUANTIZATION_ERRORS as error:
@@ -622,20 +655,7 @@ class GrooveConverter(BaseNoteSequenceConverter):
         controls = (np.concatenate(control_parts, axis=1) if control_parts
                     else np.zeros((total_length, 0), np.bool_))
 
-        if not self._split_bars:
-            return ConverterTensors(inputs=[inputs], outputs=[outputs], controls=[controls])
-
-        window = self._steps_per_bar * self._split_bars
-        hop = self._hop_size or window
-        if self._split_instruments:
-            window *= self._num_drums
-            hop *= self._num_drums
-        if total_length < window:
-            logger.info("%s: no tensors: %d bars, shorter than one %d-bar window", _name(note_sequence),
-                        max_step // self._steps_per_bar, self._split_bars)
-            return ConverterTensors()
-        return ConverterTensors(inputs=_windows(inputs, window, hop), outputs=_windows(outputs, window, hop),
-                                controls=_windows(controls, window, hop))
+        return ConverterTensors(inputs=[inputs], outputs=[outputs], controls=[controls])
 
     def _grid(self, quantized: NoteSequence, *, training: bool
               ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | tuple[None, None, None]:

@@ -60,7 +60,7 @@ two give bitwise-equal outputs for the same generator seed.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -407,6 +407,7 @@ class GrooVAE(nn.Module):
         controls: torch.Tensor | None = None,
         generator: torch.Generator | None = None,
         given_hits: bool = False,
+        hits: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Samples [B, length, output_depth] from z [B, z_size]: hits in {0, 1}, velocities in [0, 1],
         offsets in [-1, 1]. controls: [length, control_depth] (shared) or [B, length, control_depth].
@@ -414,11 +415,20 @@ class GrooVAE(nn.Module):
 
         given_hits: the velocity and offset of each sampled hit are those expected *given* a hit
         (`dynamics_given_hits`), not Magenta's raw outputs; the same hits are drawn either way.
+        hits: [B, length, num_classes] in {0, 1}: the hits to play instead of drawing them (each
+        step's decoder input holds them), so only velocities and offsets are the model's: how a
+        humanize model plays a part without adding or dropping a note.
         """
         hit_probabilities = [] if given_hits else None
         with torch.inference_mode():
             prepared = self._prepare_sampling(z, length, temperature, controls, generator)
-            result = self._decode_fast(*prepared, hit_probabilities=hit_probabilities)
+            forced = None
+            if hits is not None:
+                if hits.shape != (z.shape[0], length, self.config.num_classes):
+                    raise ValueError(f"hits must be [{z.shape[0]}, {length}, {self.config.num_classes}]; "
+                                     f"got {list(hits.shape)}")
+                forced = hits.to(prepared[0]).transpose(0, 1).unbind(0)  # per step [B, classes]
+            result = self._decode_fast(*prepared, hit_probabilities=hit_probabilities, forced_hits=forced)
             if given_hits:
                 result = dynamics_given_hits(result, torch.stack(hit_probabilities, dim=1), self.config.num_classes)
         return result.clone()  # an ordinary tensor (inference tensors cannot be saved for backward)
@@ -440,9 +450,10 @@ class GrooVAE(nn.Module):
     def _decode_fast(
         self, z: torch.Tensor, controls: torch.Tensor | None, u: torch.Tensor, temperature: float,
         hit_probabilities: list[torch.Tensor] | None = None,
+        forced_hits: Sequence[torch.Tensor] | None = None,
     ) -> torch.Tensor:
         """The sampling loop; appends each step's hit probabilities [B, classes] at temperature 1 to
-        `hit_probabilities` when it is a list."""
+        `hit_probabilities` when it is a list; `forced_hits` (per step [B, classes]) replace the drawn hits."""
         length = u.shape[0]
         B = z.shape[0]
         n, D = self.config.num_classes, self.config.output_depth
@@ -478,6 +489,8 @@ class GrooVAE(nn.Module):
                 torch.div(hit_logits, temperature, out=p)
                 torch.sigmoid(p, out=p)
             torch.lt(us[t], p, out=hit_out[t])  # Bernoulli(logits / temperature)
+            if forced_hits is not None:
+                hit_out[t].copy_(forced_hits[t])
             if hit_probabilities is not None:
                 hit_probabilities.append(p.clone() if temperature == 1.0 else torch.sigmoid(hit_logits))
             torch.sigmoid(vel_logits, out=vel_out[t])

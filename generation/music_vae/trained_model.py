@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import copy
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -76,6 +76,10 @@ class TrainedModel:
         self._config = copy.deepcopy(config)
         self._config.hparams.batch_size = batch_size
         self._device = torch.device(device)
+        if self._device.type == "cpu":
+            from generation.threads import use_inference_threads
+
+            use_inference_threads()  # a small model decoded step by step: 1 thread unless the user chose
         self._model = GrooVAE(model_config(self._config))
         try:
             self._model.load_state_dict(load_weights(checkpoint))
@@ -141,8 +145,11 @@ class TrainedModel:
 
     def encode_tensors(self, input_tensors: Sequence[np.ndarray], lengths: Sequence[int],
                        control_tensors: Sequence[np.ndarray] | None = None, *,
-                       seed: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(z, mu, sigma) for converter input tensors, each [T, input_depth]; z = mu + sigma * eps."""
+                       seed: int | None = None,
+                       on_batch: Callable[[int], object] | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(z, mu, sigma) for converter input tensors, each [T, input_depth]; z = mu + sigma * eps.
+
+        `on_batch(n)` is called after each batch with the number of windows it encoded (progress)."""
         import torch
 
         from generation.music_vae.data import pad_windows
@@ -166,6 +173,8 @@ class TrainedModel:
                 )
                 mus.append(mu.float().cpu().numpy())
                 sigmas.append(sigma.float().cpu().numpy())
+                if on_batch is not None:
+                    on_batch(len(mus[-1]))
         mu, sigma = np.concatenate(mus), np.concatenate(sigmas)
         rng, _ = self._generators(seed)
         z = mu + sigma * rng.standard_normal(mu.shape).astype(np.float32)
@@ -177,10 +186,13 @@ class TrainedModel:
         return self._to_items(self.decode_to_tensors(z, length, temperature, c_input, seed=seed), c_input)
 
     def decode_to_tensors(self, z: np.ndarray, length: int | None = None, temperature: float = 1.0,
-                          c_input: Any = None, return_full_results: bool = False, *, seed: int | None = None) -> np.ndarray:
+                          c_input: Any = None, return_full_results: bool = False, *, seed: int | None = None,
+                          hits: np.ndarray | None = None, on_batch: Callable[[int], object] | None = None) -> np.ndarray:
         """Output tensors [n, length, output_depth] decoded from z [n, z_size].
 
         c_input: controls [length, control_depth] shared by every z (Magenta's), or [n, length, control_depth].
+        hits: [n, length, num_classes] hits to play instead of sampling them (`GrooVAE.decode`).
+        on_batch(n): called after each batch with the number of latent vectors it decoded (progress).
         """
         import torch
 
@@ -198,8 +210,12 @@ class TrainedModel:
             chunk_controls = None
             if controls is not None:
                 chunk_controls = torch.from_numpy(controls[chunk] if controls.ndim == 3 else controls).to(self._device)
+            chunk_hits = None if hits is None else torch.from_numpy(np.asarray(hits[chunk], np.float32))
             outputs.append(self._model.decode(torch.from_numpy(z[chunk]).to(self._device), length, temperature,
-                                              chunk_controls, generator, given_hits=self.given_hits).float().cpu().numpy())
+                                              chunk_controls, generator, given_hits=self.given_hits,
+                                              hits=chunk_hits).float().cpu().numpy())
+            if on_batch is not None:
+                on_batch(len(outputs[-1]))
         return np.concatenate(outputs)
 
     def interpolate(self, start_sequence: NoteSequence, end_sequence: NoteSequence, num_steps: int,
