@@ -80,8 +80,10 @@ def _plural(count: int, singular: str, plural: str | None = None) -> str:
 
 def _print_preprocess_report(report, metadata) -> None:
     rate = report.files_seen / report.seconds if report.seconds else 0.0
+    speed = (f"{rate:,.{1 if rate < 10 else 0}f} files/s" if rate >= 0.05
+             else f"{report.seconds / max(report.files_seen, 1):,.1f} s per file")
     click.echo(
-        f"Read {report.files_seen:,} files in {report.seconds:.1f} s ({rate:,.{1 if rate < 10 else 0}f} files/s): "
+        f"Read {report.files_seen:,} files in {report.seconds:.1f} s ({speed}): "
         f"{report.files_converted:,} converted, {len(report.skipped):,} skipped."
     )
     click.echo(f"Wrote {report.total_sequences:,} sequences ({report.notes_written:,} notes):")
@@ -177,8 +179,8 @@ def seed_option(what: str = "result"):
 def lstm_temperature_option(default: float = 1.0):
     return click.option(
         "--temperature", type=click.FloatRange(min=1e-3), default=default, show_default=True,
-        help="LSTM sampling temperature: below 1 plays the likeliest notes, above 1 wanders. "
-             "0.5-1.2 keeps to the models' styles; past 1.2 notes leave the instruments' ranges (README).")
+        help="LSTM sampling temperature: below 1 plays the likeliest notes, above 1 wanders. 0.5-1.0 is the "
+             "safe range; at 1.2 and above, notes leave the tracks' ranges by octaves (README, measured).")
 
 
 def tempo_from_option():
@@ -206,7 +208,8 @@ def _groove_model(run_dir: str, batch_size: int, raw_dynamics: bool = False):
               help="TFRecord file(s) for the evaluation loss at intervals.")
 @click.option("--run-dir", required=True, type=click.Path(file_okay=False),
               help="Where checkpoints, config and TensorBoard logs go; an existing one is resumed.")
-@click.option("--num-steps", type=click.IntRange(min=1), default=50_000, show_default=True)
+@click.option("--num-steps", type=click.IntRange(min=1), default=50_000, show_default=True,
+              help="Train up to this global step (a resumed run counts its earlier steps).")
 @click.option("--batch-size", type=click.IntRange(min=1), help="Default: the config's.")
 @click.option("--hparams", "hparams_text", metavar="NAME=VALUE,...",
               help="Replace the config's hyperparameters, as Magenta's flag: 'dec_rnn_size=[128,128],z_size=64'.")
@@ -214,8 +217,10 @@ def _groove_model(run_dir: str, batch_size: int, raw_dynamics: bool = False):
 @click.option("--hop-bars", type=click.IntRange(min=1),
               help="Slide training windows by this many bars (Magenta's Groove training used 1).")
 @click.option("--checkpoint-every", type=click.IntRange(min=1), default=500, show_default=True, help="Steps.")
-@click.option("--checkpoint-minutes", type=click.FloatRange(min=0.1), default=10.0, show_default=True)
-@click.option("--keep-checkpoints", type=click.IntRange(min=1), default=3, show_default=True)
+@click.option("--checkpoint-minutes", type=click.FloatRange(min=0.1), default=10.0, show_default=True,
+              help="Also write a checkpoint when this many minutes have passed since the last one.")
+@click.option("--keep-checkpoints", type=click.IntRange(min=1), default=3, show_default=True,
+              help="How many of the latest checkpoints to keep; older ones are removed.")
 @click.option("--eval-every", type=click.IntRange(min=1), default=500, show_default=True, help="Steps.")
 @click.option("--workers", type=click.IntRange(min=1), help="Processes converting sequences (default: cores - 1).")
 @click.option("--device", help="cpu, cuda, cuda:1 ... (default: cuda when there is one).")
@@ -261,7 +266,7 @@ def train(config_name, examples, eval_examples, run_dir, num_steps, batch_size, 
 @click.option("--seconds", type=click.FloatRange(min=0, min_open=True), help="Length in seconds (LSTM models).")
 @click.option("--temperature", type=click.FloatRange(min=1e-3), default=1.0, show_default=True,
               help="Sampling temperature: below 1 plays the likeliest notes and hits, above 1 wanders. "
-                   "0.5-1.2 keeps to the models' styles (README).")
+                   "0.5-1.0 is the safe range for LSTMs (README, measured).")
 @click.option("--top-k", type=click.IntRange(min=0), default=0, show_default=True, help="LSTM: sample from the k likeliest (0: all).")
 @click.option("--top-p", type=click.FloatRange(min=0, max=1, min_open=True), default=1.0, show_default=True,
               help="LSTM: sample from the smallest set of events holding this probability.")
@@ -340,10 +345,11 @@ def _read_one(path: str):
 @click.option("-n", "--num-samples", type=click.IntRange(min=0), default=None,
               help="Samples whose statistics are printed beside the data's (default: 64 GrooVAE, 16 LSTM).")
 @click.option("--sample-steps", type=click.IntRange(min=1), help="LSTM: steps per sample (default: 16 bars, or 20 s).")
-@click.option("--seed", type=int, default=0, show_default=True)
+@seed_option("samples and bootstrap intervals")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
 @raw_dynamics_option
-def evaluate(run_dir, examples, baseline_examples, num_samples, sample_steps, seed, as_json, raw_dynamics) -> None:
+def evaluate(run_dir, examples, baseline_examples, num_samples, sample_steps, seed, as_json, quiet, raw_dynamics) -> None:
     """Score a trained model on held-out data, beside simple baselines.
 
     GrooVAE: reconstruction (hit F1, velocity and timing error) beside per-class and on-grid baselines.
@@ -353,14 +359,14 @@ def evaluate(run_dir, examples, baseline_examples, num_samples, sample_steps, se
 
     if run_family(run_dir) == "lstm":
         _evaluate_lstm(run_dir, examples, baseline_examples, 16 if num_samples is None else num_samples,
-                       sample_steps, seed, as_json)
+                       sample_steps, seed, as_json, quiet)
         return
     if num_samples is None:
         num_samples = 64
     from generation.music_vae.evaluate import evaluate as run_evaluation
 
     model = _groove_model(run_dir, 256, raw_dynamics)
-    result = run_evaluation(model, list(examples), num_samples=num_samples, seed=seed)
+    result = run_evaluation(model, list(examples), num_samples=num_samples, seed=seed, progress=not quiet)
     if as_json:
         click.echo(json.dumps(result.to_json()))
         return
@@ -390,13 +396,13 @@ def _gain_words(error: float, baseline: float, interval) -> str:
             f"(95% interval {interval[0]:.1%} to {interval[1]:.1%}, resampling test pieces)")
 
 
-def _evaluate_lstm(run_dir, examples, baseline_examples, num_samples, sample_steps, seed, as_json) -> None:
+def _evaluate_lstm(run_dir, examples, baseline_examples, num_samples, sample_steps, seed, as_json, quiet) -> None:
     from generation.lstm import LSTMModel
     from generation.lstm.evaluate import evaluate as run_evaluation
 
     model = LSTMModel(run_dir)
     result = run_evaluation(model, list(examples), baseline_examples=list(baseline_examples), num_samples=num_samples,
-                            sample_steps=sample_steps, seed=seed)
+                            sample_steps=sample_steps, seed=seed, progress=not quiet)
     if as_json:
         click.echo(json.dumps(result.to_json()))
         return
@@ -578,7 +584,7 @@ def _print_continuation(result, song, output, as_json) -> None:
 @click.option("--tracks", "roles", help="Only these roles, comma-separated (default: every role with a model).")
 @click.option("--temperature", type=click.FloatRange(min=1e-3), default=1.0, show_default=True,
               help="How far from the original: GrooVAE draws near each window's encoding (0 reconstructs, 1 samples "
-                   "its posterior); LSTMs sample at it (0.5-1.2 keeps to their styles).")
+                   "its posterior); LSTMs sample at it (0.5-1.0 is their safe range).")
 @seed_option("variations")
 @tempo_from_option()
 @click.option("--json", "as_json", is_flag=True, help="End with one JSON line describing the piece and the outputs.")

@@ -15,6 +15,7 @@ model is kept and not continued, and the report says so.
 from __future__ import annotations
 
 import copy
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -188,6 +189,7 @@ def continue_piece(
                      f"{display_name(model.run_dir)} ({model.config.name})")
         primer = _track_notes(grid, track)
         primer.total_time = start
+        began = time.perf_counter()
         try:
             continued = model.generate(primer, bars=bars if model.encoding.metric else None,
                                        seconds=None if model.encoding.metric else bars * analysis.bar_seconds,
@@ -197,6 +199,9 @@ def continue_piece(
             result.tracks.append(TrackResult(track, display_name(model.run_dir), skipped=str(error)))
             continue
         new = [n for n in continued.notes if n.start_time >= start - 1e-6]
+        if progress:
+            seconds = time.perf_counter() - began
+            progress(f"  +{len(new)} notes in {seconds:.1f} s ({bars / max(seconds, 1e-9):.1f} bars/s)")
         for note in new:
             added = output.notes.add()
             added.CopyFrom(note)
@@ -270,7 +275,8 @@ def vary_piece(
             result.changed[_label(track)] = grooved.describe('humanized' if mode == 'humanize' else 're-grooved',
                                                              groove_model.config.name)
     bar = analysis.bar_seconds
-    first_bar = int(np.floor((min(n.start_time for n in grid.notes)) / bar + 1e-9))
+    # A first note a hair before its downbeat (an estimate's rounding) belongs to that downbeat's bar.
+    first_bar = int(np.floor((min(n.start_time for n in grid.notes)) / bar + 1 / 32))
     last_bar = int(np.ceil(analysis.continuation_grid_start / bar - 1e-9))
     for index, track in enumerate(analysis.tracks):
         if track.is_drum or track.role not in wanted or mode == "humanize":
@@ -281,13 +287,14 @@ def vary_piece(
         _, model = chosen
         bars = [b for b in range(first_bar, last_bar) if rng.random() < amount]
         if progress:
-            progress(f"re-sampling {len(bars)} of {last_bar - first_bar} bars of track {index + 1} ({track.role}) "
+            progress(f"re-sampling {len(bars)} of {last_bar - first_bar} bars of track {index + 1} ({_label(track)}) "
                      f"with {model.config.name}")
         original = _track_notes(grid, track)
         template = NoteSequence()
         template.CopyFrom(original)
         del template.notes[:]  # the track's tempo, meter and the rest, without its notes
         replaced = 0
+        began = time.perf_counter()
         for number in bars:
             start, end = number * bar, (number + 1) * bar
             primer = NoteSequence()
@@ -315,6 +322,9 @@ def vary_piece(
                     added.end_time = min(added.end_time, end)
                     added.instrument, added.program, added.is_drum = track.instrument, track.program, False
             replaced += 1
+        if progress:
+            seconds = time.perf_counter() - began
+            progress(f"  {replaced} bars in {seconds:.1f} s ({replaced / max(seconds, 1e-9):.1f} bars/s)")
         result.changed[_label(track)] = (f"{replaced} bars re-sampled by {model.config.name}, each the best of "
                                          f"{VARY_CANDIDATES} by its harmony with the other tracks")
     varied = map_times(output, analysis.from_grid)  # back to the piece's own times, controls included

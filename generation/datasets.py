@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import http.client
 import importlib.resources
 import os
 import re
@@ -34,9 +35,10 @@ from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any
 
-from generation.errors import DatasetError, OutputError
+from generation.errors import DatasetError, DownloadError, OutputError
 from generation.io.files import read_json_object
 from generation.preprocess import PreprocessReport, output_paths, preprocess
+from generation.progress import bar
 
 DATA_HOME_VARIABLE = "GEN_DATA_HOME"
 KINDS = ("download", "music21_corpus")
@@ -225,24 +227,31 @@ def read_manifest(recipe: Recipe) -> list[ManifestEntry]:
     return entries
 
 
-def manifest_problems(root: str | os.PathLike[str], entries: Sequence[ManifestEntry]) -> list[str]:
-    """One line per manifest entry that is missing under `root` or whose size or sha256 differs."""
+def manifest_problems(root: str | os.PathLike[str], entries: Sequence[ManifestEntry], *,
+                      progress: bool = False) -> list[str]:
+    """One line per manifest entry that is missing under `root` or whose size or sha256 differs.
+
+    `progress`: a bar of the bytes the manifest lists (each file counts its listed size once checked)."""
     problems = []
-    for entry in entries:
-        path = Path(root) / entry.path
-        if not path.is_file():
-            problems.append(f"{path}: missing (expected sha256 {entry.sha256}, {entry.bytes} bytes)")
-            continue
-        size = path.stat().st_size
-        actual = sha256_of(path)
-        if size != entry.bytes or actual != entry.sha256:
-            problems.append(f"{path}: sha256 {actual} ({size} bytes), expected {entry.sha256} ({entry.bytes} bytes)")
+    with bar(progress, total=sum(entry.bytes for entry in entries), unit="B", desc="verify", unit_scale=True,
+             unit_divisor=1024) as shown:
+        for entry in entries:
+            path = Path(root) / entry.path
+            shown.update(entry.bytes)
+            if not path.is_file():
+                problems.append(f"{path}: missing (expected sha256 {entry.sha256}, {entry.bytes} bytes)")
+                continue
+            size = path.stat().st_size
+            actual = sha256_of(path)
+            if size != entry.bytes or actual != entry.sha256:
+                problems.append(f"{path}: sha256 {actual} ({size} bytes), expected {entry.sha256} ({entry.bytes} bytes)")
     return problems
 
 
-def verify_manifest(root: str | os.PathLike[str], entries: Sequence[ManifestEntry], manifest_name: str = "manifest") -> None:
+def verify_manifest(root: str | os.PathLike[str], entries: Sequence[ManifestEntry], manifest_name: str = "manifest",
+                    *, progress: bool = False) -> None:
     """Raises a one-line `DatasetError` naming the first missing or altered file (and how many more)."""
-    problems = manifest_problems(root, entries)
+    problems = manifest_problems(root, entries, progress=progress)
     if problems:
         more = f" (and {len(problems) - 1} more file(s) missing or altered)" if len(problems) > 1 else ""
         raise DatasetError(f"{problems[0]}; checked against {manifest_name}{more}")
@@ -254,8 +263,9 @@ def verify_manifest(root: str | os.PathLike[str], entries: Sequence[ManifestEntr
 def download(url: str, destination: str | os.PathLike[str], *, progress: bool = False, timeout: float = DOWNLOAD_TIMEOUT_S) -> Path:
     """Fetches `url` into a temporary file beside `destination`, renamed onto it when complete.
 
-    Every failure (HTTP status, unreachable host, timeout, short read) is a one-line `DatasetError`
-    naming the URL; nothing is left at `destination` then.
+    Every failure (HTTP status, unreachable host, timeout, short read) is a one-line `DownloadError`
+    (a `DatasetError`) naming the URL and the reason; nothing is left at `destination` then.
+    `progress`: a bar of bytes received (of Content-Length when the server sends it).
     """
     destination = Path(destination)
     destination.parent.mkdir(parents=True, exist_ok=True)
@@ -266,33 +276,27 @@ def download(url: str, destination: str | os.PathLike[str], *, progress: bool = 
             length = response.headers.get("Content-Length")
             total = int(length) if length and length.isdigit() else None
             received = 0
-            bar = None
-            if progress:
-                from tqdm import tqdm
-
-                bar = tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024, desc="download", dynamic_ncols=True)
-            try:
+            with bar(progress, total=total, unit="B", desc="download", unit_scale=True, unit_divisor=1024) as shown:
                 while chunk := response.read(_CHUNK):
                     output.write(chunk)
                     received += len(chunk)
-                    if bar is not None:
-                        bar.update(len(chunk))
-            finally:
-                if bar is not None:
-                    bar.close()
+                    shown.update(len(chunk))
         if total is not None and received != total:
-            raise DatasetError(f"{url}: download failed: got {received} of {total} bytes")
+            raise DownloadError(url, f"got {received} of {total} bytes", network=True)
         os.replace(temporary, destination)
     except urllib.error.HTTPError as error:
-        raise DatasetError(f"{url}: download failed: HTTP {error.code} {error.reason}") from None
-    except urllib.error.URLError as error:
+        raise DownloadError(url, f"HTTP {error.code} {error.reason}") from None
+    except urllib.error.URLError as error:  # DNS failure, connection refused, unreachable network ...
         if isinstance(error.reason, TimeoutError):
-            raise DatasetError(f"{url}: download failed: no answer within {timeout:g} s") from None
-        raise DatasetError(f"{url}: download failed: {_reason(error.reason)}") from None
+            raise DownloadError(url, f"no answer within {timeout:g} s", network=True) from None
+        network = isinstance(error.reason, OSError)
+        raise DownloadError(url, _reason(error.reason), network=network) from None
     except TimeoutError:
-        raise DatasetError(f"{url}: download failed: no answer within {timeout:g} s") from None
-    except (OSError, ValueError) as error:  # connection reset, unknown URL type, disk full ...
-        raise DatasetError(f"{url}: download failed: {_reason(error)}") from None
+        raise DownloadError(url, f"no answer within {timeout:g} s", network=True) from None
+    except (http.client.HTTPException, ConnectionError) as error:  # connection closed or reset mid-answer
+        raise DownloadError(url, _reason(error), network=True) from None
+    except (OSError, ValueError) as error:  # unknown URL type, disk full ...
+        raise DownloadError(url, _reason(error)) from None
     finally:
         temporary.unlink(missing_ok=True)
     return destination
@@ -310,11 +314,13 @@ def unsafe_member(info: zipfile.ZipInfo) -> str | None:
     return None
 
 
-def unpack(archive: str | os.PathLike[str], destination: str | os.PathLike[str], root: str | None = None) -> Path:
+def unpack(archive: str | os.PathLike[str], destination: str | os.PathLike[str], root: str | None = None, *,
+           progress: bool = False) -> Path:
     """Unpacks `archive` into a temporary folder beside `destination`, then renames its `root` folder
     (or all of it) onto `destination`, replacing what was there.
 
     A member with an absolute path, '..' or a link is refused before anything is written.
+    `progress`: a bar of the members' unpacked bytes.
     """
     archive, destination = Path(archive), Path(destination)
     destination.parent.mkdir(parents=True, exist_ok=True)
@@ -322,11 +328,16 @@ def unpack(archive: str | os.PathLike[str], destination: str | os.PathLike[str],
     try:
         try:
             with zipfile.ZipFile(archive) as bundle:
-                for info in bundle.infolist():
+                members = bundle.infolist()
+                for info in members:
                     reason = unsafe_member(info)
                     if reason:
                         raise DatasetError(f"{archive}: refusing to unpack member {info.filename!r}: {reason}")
-                bundle.extractall(staging)
+                with bar(progress, total=sum(info.file_size for info in members), unit="B", desc="unpack",
+                         unit_scale=True, unit_divisor=1024) as shown:
+                    for info in members:  # what extractall does, one member at a time
+                        bundle.extract(info, staging)
+                        shown.update(info.file_size)
         except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError) as error:
             raise DatasetError(f"{archive}: not a readable zip file: {error}") from None
         except FileNotFoundError:
@@ -403,14 +414,14 @@ def fetch(
     if source is not None:
         source = Path(source)
         if source.is_dir():
-            verify_manifest(source, entries, manifest_name)
+            verify_manifest(source, entries, manifest_name, progress=progress)
             return source, False
         if not source.is_file():
             raise DatasetError(f"{source}: no such file or folder (expected the unpacked dataset or its zip)")
-        unpack(source, raw, recipe.archive_root)
-        verify_manifest(raw, entries, manifest_name)
+        unpack(source, raw, recipe.archive_root, progress=progress)
+        verify_manifest(raw, entries, manifest_name, progress=progress)
         return raw, False
-    if raw.is_dir() and not manifest_problems(raw, entries):
+    if raw.is_dir() and not manifest_problems(raw, entries, progress=progress):
         return raw, False
     address = url or recipe.url
     if not address:
@@ -418,12 +429,21 @@ def fetch(
     _make_dir(output_dir)
     archive = output_dir / f".{recipe.name}-{secrets.token_hex(4)}.zip"
     try:
-        download(address, archive, progress=progress)
-        unpack(archive, raw, recipe.archive_root)
+        try:
+            download(address, archive, progress=progress)
+        except DownloadError as error:
+            raise DownloadError(error.url, error.reason, network=error.network, hint=local_copy_hint(recipe)) from None
+        unpack(archive, raw, recipe.archive_root, progress=progress)
     finally:
         archive.unlink(missing_ok=True)
-    verify_manifest(raw, entries, manifest_name)
+    verify_manifest(raw, entries, manifest_name, progress=progress)
     return raw, True
+
+
+def local_copy_hint(recipe: Recipe) -> str:
+    """How to prepare a download recipe from a copy fetched some other way."""
+    where = f" (from {recipe.homepage or recipe.url})" if recipe.homepage or recipe.url else ""
+    return f"with a local copy{where}: gen data prepare {recipe.name} --source PATH (a folder or the zip)"
 
 
 def corpus_files(recipe: Recipe, *, root: str | os.PathLike[str] | None = None, limit: int | None = None) -> list[Path]:

@@ -50,3 +50,12 @@ class DamagedCheckpoint(GenError):
 
 class DatasetError(GenError):
     """A dataset recipe that cannot be carried out: download failed, checksum mismatch, missing files."""
+
+
+class DownloadError(DatasetError):
+    """A download that failed: `network` when no answer came (offline, DNS, refused, timeout, reset),
+    not for an HTTP error status. `hint` (how to go on without the network) ends the message."""
+
+    def __init__(self, url: str, reason: str, *, network: bool = False, hint: str = "") -> None:
+        self.url, self.reason, self.network, self.hint = url, reason, network, hint
+        super().__init__(f"could not download {url} ({reason})" + (f"; {hint}" if hint else ""))

@@ -22,17 +22,18 @@ import hashlib
 import multiprocessing
 import os
 import re
+import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from contextlib import ExitStack
-from dataclasses import dataclass, field
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from generation.errors import BadInputFile, GenError, NoExamplesError, OutputError
-from generation.io.readers import MUSIC_SUFFIXES, read_music_file
+from generation.io.readers import MUSIC_SUFFIXES, count_abc_tunes, read_music_file
 from generation.io.tfrecord import TFRecordWriter
 from generation.metadata import set_metadata
 from generation.protos import NoteSequence
@@ -50,6 +51,7 @@ class Task:
     collection_name: str
     metadata: tuple[tuple[str, str], ...] = ()
     split: str | None = None
+    units: int = 1  # units of work, for progress: the tunes of an ABC tunebook, else 1
 
 
 class Record(NamedTuple):
@@ -185,14 +187,42 @@ def content_hash(serialized_without_names: bytes) -> str:
     return hashlib.sha1(serialized_without_names).hexdigest()
 
 
+_done_units: Any = None  # a shared counter of units of work done (progress), set in each process that converts
+
+
+def _start_worker(counter: Any) -> None:
+    global _done_units
+    _done_units = counter
+
+
+def _count(units: int) -> None:
+    if _done_units is not None and units > 0:
+        with _done_units.get_lock():
+            _done_units.value += units
+
+
 def convert_file(task: Task) -> FileResult:
-    """Reads one file (in a worker process) into serialized sequences with their content hashes."""
+    """Reads one file (in a worker process) into serialized sequences with their content hashes.
+
+    While progress is shown, each ABC tune is counted as it is read, and the rest of the task's
+    units when the file is done."""
+    counted = 0
+
+    def tune_done() -> None:
+        nonlocal counted
+        if counted < task.units:
+            counted += 1
+            _count(1)
+
     try:
-        contents = read_music_file(task.path, collection_name=task.collection_name, filename=task.filename)
+        contents = read_music_file(task.path, collection_name=task.collection_name, filename=task.filename,
+                                   on_tune=tune_done if _done_units is not None else None)
     except BadInputFile as error:
         return FileResult(task.path, [], error=error.reason)
     except Exception as error:  # a reader bug must cost one file, not the whole run
         return FileResult(task.path, [], error=f"unexpected {type(error).__name__}: {error}")
+    finally:
+        _count(task.units - counted)
     records = []
     for sequence in contents.sequences:
         names = NoteSequence(id=sequence.id, filename=sequence.filename, collection_name=sequence.collection_name)
@@ -206,10 +236,14 @@ def convert_file(task: Task) -> FileResult:
     return FileResult(task.path, records, warnings=contents.warnings)
 
 
-def _results(tasks: list[Task], jobs: int) -> Iterator[FileResult]:
-    """Each task's result, in task order."""
+def _results(tasks: list[Task], jobs: int, counter: Any = None) -> Iterator[FileResult]:
+    """Each task's result, in task order. `counter`: a shared value the conversions count their units in."""
     if jobs <= 1 or len(tasks) <= 1:
-        yield from map(convert_file, tasks)
+        _start_worker(counter)
+        try:
+            yield from map(convert_file, tasks)
+        finally:
+            _start_worker(None)
         return
     methods = multiprocessing.get_all_start_methods()
     # fork shares the already imported readers (note_seq alone takes over a second to import).
@@ -218,7 +252,8 @@ def _results(tasks: list[Task], jobs: int) -> Iterator[FileResult]:
     done = 0
     # An executor, not multiprocessing.Pool: a worker killed by a crash in a C parser breaks the
     # executor, where a Pool would wait for the lost task forever.
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as executor:
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=_start_worker,
+                             initargs=(counter,)) as executor:
         try:
             for result in executor.map(convert_file, tasks, chunksize=chunksize):
                 done += 1
@@ -228,6 +263,47 @@ def _results(tasks: list[Task], jobs: int) -> Iterator[FileResult]:
                 f"a worker process died while reading {tasks[done].path} or one of the "
                 f"{min(chunksize * jobs, len(tasks) - done) - 1} files after it; rerun those with --jobs 1 to find it"
             ) from None
+
+
+def _with_units(tasks: list[Task]) -> list[Task]:
+    """The tasks with their units of work: each ABC tunebook counts its tunes (O'Neill's 1850 tunes
+    are 33 files of up to 100 tunes, some of which take music21 tens of seconds), other files 1."""
+    counted = []
+    for task in tasks:
+        units = 1
+        if task.path.suffix.lower() == ".abc":
+            try:
+                units = max(1, count_abc_tunes(task.path.read_bytes()))
+            except OSError:
+                pass  # the conversion reports it
+        counted.append(replace(task, units=units))
+    return counted
+
+
+@contextmanager
+def _follow(counter: Any, tasks: list[Task]) -> Iterator[None]:
+    """A bar on standard error of the units the conversions count in `counter` (a thread follows it:
+    the workers count each tune as they read it, so the bar moves within a long tunebook)."""
+    from generation.progress import bar
+
+    abc = sum(task.path.suffix.lower() == ".abc" for task in tasks)
+    unit = "tune" if abc == len(tasks) else "file" if abc == 0 else "piece"  # piece: a file, or a tune of a tunebook
+    shown = bar(True, total=sum(task.units for task in tasks), unit=unit, desc="preprocess")
+    stop = threading.Event()
+
+    def refresh() -> None:
+        while not stop.wait(0.2):
+            shown.update(counter.value - shown.n)
+
+    thread = threading.Thread(target=refresh, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+        shown.update(counter.value - shown.n)
+        shown.close()
 
 
 def plan_tasks(
@@ -302,11 +378,12 @@ def preprocess(
                 writers[split] = stack.enter_context(TFRecordWriter(output_paths(output, [split])[split]))
             return writers[split]
 
-        results = _results(tasks, jobs)
+        counter = None
         if progress:
-            from tqdm import tqdm
-
-            results = tqdm(results, total=len(tasks), unit="file", desc="preprocess", dynamic_ncols=True)
+            tasks = _with_units(tasks)
+            counter = multiprocessing.get_context().Value("q", 0)
+            stack.enter_context(_follow(counter, tasks))
+        results = _results(tasks, jobs, counter)
         for task, result in zip(tasks, results):
             if result.error is not None:
                 report.skipped.append((str(task.path), result.error))

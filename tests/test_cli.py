@@ -163,3 +163,28 @@ def test_note_seq_loads_without_its_notebook_and_audio_helpers_until_used() -> N
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                             cwd=Path(__file__).parents[1])
     assert result.stdout.split() == ["[]", "True"]
+
+
+def test_every_option_of_every_command_has_help_text() -> None:
+    import click
+
+    def commands(group, prefix=()):
+        for name, command in group.commands.items():
+            yield prefix + (name,), command
+            if isinstance(command, click.Group):
+                yield from commands(command, prefix + (name,))
+
+    missing = [f"gen {' '.join(path)} {param.opts[0]}" for path, command in commands(cli)
+               for param in command.params if isinstance(param, click.Option) and not (param.help or "").strip()]
+    assert not missing, f"options without help: {', '.join(missing)}"
+
+
+def test_every_seed_defaults_to_zero() -> None:
+    import click
+
+    seeds = {name: next((p.default for p in command.params if p.name == "seed"), None)
+             for name, command in cli.commands.items() if isinstance(command, click.Command)}
+    assert {name: seed for name, seed in seeds.items() if seed is not None} == \
+        {name: 0 for name, seed in seeds.items() if seed is not None}
+    assert {"sample", "continue", "vary", "humanize", "interpolate", "train", "evaluate"} <= \
+        {name for name, seed in seeds.items() if seed is not None}

@@ -22,6 +22,8 @@ ROOT = FIXTURES.parent.parent
 FUNK = FIXTURES / "groove" / "drummer1" / "eval_session" / "1_funk-groove1_138_beat_4-4.mid"
 FILL = FIXTURES / "groove" / "drummer7" / "session3" / "98_hiphop_70_fill_4-4.mid"
 BANTRY = ROOT / "examples" / "bantry_lasses.mid"
+# A real MT3 transcription (strings, choir, piano, guitar, bass, drums), test input only: not in a clone.
+VIVALAVIDA = ROOT.parent / "shared" / "mt3" / "multi_instrument_vivalavida.mid"
 
 
 @pytest.fixture(scope="module")
@@ -121,3 +123,20 @@ def test_a_piece_with_changing_tempo_is_refused_with_the_reason(models) -> None:
         humanize(models["groove-humanize"], funk, name="funk.mid")
     assert analyse(funk, estimate=True).tempo_source == "estimated"
     assert humanize(models["groove-humanize"], funk, estimate_tempo=True, name="funk.mid").notes_out > 0
+
+
+@pytest.mark.skipif(not VIVALAVIDA.is_file(), reason="real MT3 transcriptions live in ../shared/mt3 (not in a clone)")
+def test_a_real_mt3_transcription_keeps_its_drums_in_time_through_vary_and_humanize(models) -> None:
+    from generation.continuation import vary_piece
+
+    sequence = read_music_file(VIVALAVIDA).sequences[0]
+    for mode, model in (("humanize", models["groove-humanize"]), ("vary", models["groove-4bar"])):
+        result = vary_piece(sequence, {}, groove_model=model, mode=mode, seed=0)
+        analysis = result.analysis
+        assert analysis.tempo_bpm == pytest.approx(135, rel=0.02)
+        bars = drum_bars(sequence, analysis)
+        assert bars <= drum_bars(result.sequence, analysis) and in_bars(result.sequence, analysis, bars), mode
+        step = analysis.bar_seconds / 16
+        last_bar_end = analysis.from_grid((max(bars) + 1) * analysis.bar_seconds)
+        assert drum_onsets(sequence)[0] - step <= drum_onsets(result.sequence)[0]
+        assert drum_onsets(result.sequence)[-1] < last_bar_end + step, mode

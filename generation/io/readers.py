@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -52,12 +53,14 @@ def source_type_of(path: str | os.PathLike[str]) -> str | None:
 
 
 def read_music_file(
-    path: str | os.PathLike[str], *, collection_name: str = "", filename: str | None = None
+    path: str | os.PathLike[str], *, collection_name: str = "", filename: str | None = None,
+    on_tune: Callable[[], object] | None = None,
 ) -> FileContents:
     """Reads one file into NoteSequences, choosing the reader by suffix.
 
     `filename` is the name recorded in the sequence (default: the file's base name) and, with
-    `collection_name`, what the id is derived from, as in Magenta.
+    `collection_name`, what the id is derived from, as in Magenta. `on_tune()` is called after each
+    tune of an ABC tunebook, read or not (progress: one tune can take music21 seconds).
     """
     path = Path(path)
     source_type = source_type_of(path)
@@ -78,7 +81,7 @@ def read_music_file(
     elif source_type == "musicxml":
         contents = FileContents([_read_musicxml(path)])
     elif source_type == "abc":
-        contents = _read_abc(path, data, filename, collection_name)
+        contents = _read_abc(path, data, filename, collection_name, on_tune)
     else:
         contents = FileContents([_read_kern(path)])
     for sequence in contents.sequences:
@@ -111,15 +114,24 @@ def _read_musicxml(path: Path) -> NoteSequence:
     return sequence
 
 
-def _read_abc(path: Path, data: bytes, filename: str, collection_name: str) -> FileContents:
+def count_abc_tunes(data: bytes) -> int:
+    """How many tunes `_read_abc` will try in a tunebook's bytes (its units of work)."""
+    return len(split_abc_tunebook(_decode_abc(data))[1])
+
+
+def _decode_abc(data: bytes) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return data.decode("latin-1")
+
+
+def _read_abc(path: Path, data: bytes, filename: str, collection_name: str,
+              on_tune: Callable[[], object] | None = None) -> FileContents:
     """Every tune of a tunebook becomes its own sequence; Magenta's parser first, music21 where it fails."""
     from note_seq import abc_parser
 
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError:
-        text = data.decode("latin-1")
-    header, tunes = split_abc_tunebook(text)
+    header, tunes = split_abc_tunebook(_decode_abc(data))
     if not tunes:
         raise BadInputFile(path, "not readable as ABC: no tunes found (an ABC tune starts with an 'X:' line)")
     sequences: list[NoteSequence] = []
@@ -127,22 +139,26 @@ def _read_abc(path: Path, data: bytes, filename: str, collection_name: str) -> F
     seen_reference_numbers: set[int] = set()
     for lines in tunes:
         try:
-            sequence = abc_parser.ABCTune(header + lines).note_sequence
-        except Exception as error:  # note_seq supports a subset of ABC (no grace notes, some rests ...)
             try:
-                sequence = _music21_abc_tune("\n".join(header + lines), path)
-            except BadInputFile as fallback_error:
-                warnings.append(f"tune {_abc_reference(lines)}: {_one_line(error)}; music21: {fallback_error.reason}")
+                sequence = abc_parser.ABCTune(header + lines).note_sequence
+            except Exception as error:  # note_seq supports a subset of ABC (no grace notes, some rests ...)
+                try:
+                    sequence = _music21_abc_tune("\n".join(header + lines), path)
+                except BadInputFile as fallback_error:
+                    warnings.append(f"tune {_abc_reference(lines)}: {_one_line(error)}; music21: {fallback_error.reason}")
+                    continue
+            if not sequence.notes:
+                warnings.append(f"tune {_abc_reference(lines)}: no notes")
                 continue
-        if not sequence.notes:
-            warnings.append(f"tune {_abc_reference(lines)}: no notes")
-            continue
-        if sequence.reference_number in seen_reference_numbers:
-            warnings.append(f"tune {sequence.reference_number}: reference number used twice; the first is kept")
-            continue
-        seen_reference_numbers.add(sequence.reference_number)
-        sequence.id = generate_note_sequence_id(f"{filename}_{sequence.reference_number}", collection_name, "abc")
-        sequences.append(sequence)
+            if sequence.reference_number in seen_reference_numbers:
+                warnings.append(f"tune {sequence.reference_number}: reference number used twice; the first is kept")
+                continue
+            seen_reference_numbers.add(sequence.reference_number)
+            sequence.id = generate_note_sequence_id(f"{filename}_{sequence.reference_number}", collection_name, "abc")
+            sequences.append(sequence)
+        finally:
+            if on_tune is not None:
+                on_tune()
     if not sequences:
         raise BadInputFile(path, f"not readable as ABC: {warnings[0]}")
     return FileContents(sequences, warnings)

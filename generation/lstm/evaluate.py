@@ -82,9 +82,12 @@ def cut_to_steps(tokens: Sequence[int], token_steps: np.ndarray, steps: int) -> 
     return result
 
 
-def sequence_statistics(encoding: Any, token_lists: Sequence[Sequence[int]]) -> SequenceStatistics:
+def sequence_statistics(encoding: Any, token_lists: Sequence[Sequence[int]], *, shown: Any = None) -> SequenceStatistics:
+    """`shown`: a progress bar, advanced by one per piece."""
     ranges, ratios, runs, lengths = [], [], [], []
     for tokens in token_lists:
+        if shown is not None:
+            shown.update()
         notes = encoding.decode(list(tokens)).notes
         pitches = [n.pitch for n in notes]
         ranges.append(max(pitches) - min(pitches) if pitches else 0)
@@ -120,31 +123,42 @@ class Bigram:
         return float(-np.log(p).sum())
 
 
-def _tracks(encoding: Any, examples: Sequence[str | os.PathLike[str]]) -> list[tuple[list[int], int]]:
+def _tracks(encoding: Any, examples: Sequence[str | os.PathLike[str]], *, progress: bool = False,
+            desc: str = "extracting") -> list[tuple[list[int], int]]:
+    from generation.progress import bar
     from generation.protos import NoteSequence
     from generation.training import read_sequences
 
     result = []
-    for serialized in read_sequences(examples):
-        result += encoding.extract(NoteSequence.FromString(serialized))
+    sequences = read_sequences(examples)
+    with bar(progress, total=len(sequences), unit="piece", desc=desc) as shown:
+        for serialized in sequences:
+            result += encoding.extract(NoteSequence.FromString(serialized))
+            shown.update()
     return result
 
 
 def evaluate(model: Any, examples: Sequence[str | os.PathLike[str]], *,
              baseline_examples: Sequence[str | os.PathLike[str]] = (), num_samples: int = 16,
-             sample_steps: int | None = None, seed: int = 0, batch_size: int = 32) -> LSTMEvaluation:
-    """Evaluates an `LSTMModel` on the tracks extracted from the TFRecord file(s) `examples`."""
+             sample_steps: int | None = None, seed: int = 0, batch_size: int = 32,
+             progress: bool = False) -> LSTMEvaluation:
+    """Evaluates an `LSTMModel` on the tracks extracted from the TFRecord file(s) `examples`.
+
+    `progress`: bars on standard error for each step (pieces read, tracks scored, the bigram's
+    fit and score, samples' steps, statistics).
+    """
     import torch
 
     from generation.lstm.family import next_event_steps
     from generation.lstm.generate import SamplingOptions
+    from generation.progress import bar
 
     encoding = model.encoding
-    tracks = _tracks(encoding, examples)
+    tracks = _tracks(encoding, examples, progress=progress)
     if not tracks:
         raise NoExamplesError(f"{', '.join(map(str, examples))}: no {encoding.kind} tracks for {model.config.name}")
     total_nll, correct, events = 0.0, 0, 0
-    with torch.inference_mode():
+    with torch.inference_mode(), bar(progress, total=len(tracks), unit="track", desc="NLL") as shown:
         for start in range(0, len(tracks), batch_size):
             chunk = tracks[start : start + batch_size]
             T = max(len(t) for t, _ in chunk) - 1
@@ -163,22 +177,24 @@ def evaluate(model: Any, examples: Sequence[str | os.PathLike[str]], *,
             total_nll -= float(picked[valid].sum())
             correct += int((logits.argmax(-1) == labels)[valid].sum())
             events += int(valid.sum())
+            shown.update(len(chunk))
 
     bigram = Bigram(encoding.vocab_size)
-    if baseline_examples:
-        for tokens, _ in _tracks(encoding, baseline_examples):
+    baseline_tracks = _tracks(encoding, baseline_examples, progress=progress, desc="baseline") if baseline_examples else tracks
+    # Fit on the baseline tracks (or the test tracks), then score each test track.
+    with bar(progress, total=len(baseline_tracks) + len(tracks), unit="track", desc="bigram") as shown:
+        for tokens, _ in baseline_tracks:
             bigram.add(tokens)
-        bigram_nll = sum(bigram.nll(tokens) for tokens, _ in tracks)
-        fitted_on = ", ".join(map(str, baseline_examples))
-    else:  # leave one track out: fitted on every other test track
-        for tokens, _ in tracks:
-            bigram.add(tokens)
+            shown.update()
         bigram_nll = 0.0
         for tokens, _ in tracks:
-            bigram.add(tokens, -1.0)
+            if not baseline_examples:  # leave one track out: fitted on every other test track
+                bigram.add(tokens, -1.0)
             bigram_nll += bigram.nll(tokens)
-            bigram.add(tokens, 1.0)
-        fitted_on = "the other test tracks (leave one out)"
+            if not baseline_examples:
+                bigram.add(tokens, 1.0)
+            shown.update()
+    fitted_on = ", ".join(map(str, baseline_examples)) if baseline_examples else "the other test tracks (leave one out)"
 
     steps = sample_steps or (16 * 16 if encoding.metric else 2000)  # 16 bars of 4/4, or 20 s
     inner = lambda tokens: [t for t in tokens if t not in (encoding.start_token, encoding.end_token)]  # noqa: E731
@@ -186,10 +202,18 @@ def evaluate(model: Any, examples: Sequence[str | os.PathLike[str]], *,
     samples = None
     if num_samples:
         generator = torch.Generator().manual_seed(seed)
-        sampled = model.sample_tokens([encoding.start_token], 0, num_samples, steps, SamplingOptions(), generator)
-        samples = sequence_statistics(encoding, [inner(tokens) for tokens in sampled])
+        with bar(progress, total=steps, unit="step", desc=f"sampling {num_samples}") as shown:
+            on_steps = (lambda done: shown.update(done - shown.n)) if progress else None
+            sampled = model.sample_tokens([encoding.start_token], 0, num_samples, steps, SamplingOptions(), generator,
+                                          on_steps=on_steps)
+        sample_pieces = [inner(tokens) for tokens in sampled]
+    with bar(progress, total=len(data_pieces) + (len(sample_pieces) if num_samples else 0), unit="piece",
+             desc="statistics") as shown:
+        test_statistics = sequence_statistics(encoding, data_pieces, shown=shown)
+        if num_samples:
+            samples = sequence_statistics(encoding, sample_pieces, shown=shown)
     return LSTMEvaluation(
         tracks=len(tracks), events=events, nll_per_event=total_nll / events, accuracy=correct / events,
         bigram_nll_per_event=bigram_nll / events, bigram_fitted_on=fitted_on,
-        test_statistics=sequence_statistics(encoding, data_pieces), sample_statistics=samples, sample_steps=steps,
+        test_statistics=test_statistics, sample_statistics=samples, sample_steps=steps,
     )

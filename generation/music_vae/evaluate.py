@@ -35,6 +35,7 @@ from generation.errors import NoExamplesError
 DRUM_CLASS_NAMES = ("kick", "snare", "closed hi-hat", "open hi-hat", "low tom", "mid tom", "high tom", "crash", "ride")
 NEAR_GREEDY = 1e-3  # temperature: hits follow the model's probabilities above or below one half
 BOOTSTRAP_DRAWS = 2000
+_DRAW_BLOCK = 250
 
 
 @dataclass
@@ -100,31 +101,44 @@ def evaluate(
     *,
     num_samples: int = 64,
     seed: int = 0,
+    progress: bool = False,
 ) -> GrooVAEEvaluation:
-    """Evaluates a `TrainedModel` on the windows of the TFRecord file(s) `examples`."""
+    """Evaluates a `TrainedModel` on the windows of the TFRecord file(s) `examples`.
+
+    `progress`: bars on standard error for each step (pieces windowed, windows encoded and decoded,
+    bootstrap draws, prior samples decoded).
+    """
     from generation.music_vae.data import pad_windows
+    from generation.progress import bar
     from generation.protos import NoteSequence
     from generation.training import read_sequences
 
     converter = model.config.data_converter
     inputs, targets, controls, lengths, pieces = [], [], [], [], []
     rng = np.random.default_rng(seed)  # note dropout, for the configs that drop input notes
-    for piece, serialized in enumerate(read_sequences(examples)):
-        tensors = converter.to_tensors(NoteSequence.FromString(serialized), training=True, rng=rng)
-        inputs += tensors.inputs
-        targets += tensors.outputs
-        controls += tensors.controls
-        lengths += list(tensors.lengths)
-        pieces += [piece] * len(tensors.inputs)
+    sequences = read_sequences(examples)
+    with bar(progress, total=len(sequences), unit="piece", desc="windowing") as shown:
+        for piece, serialized in enumerate(sequences):
+            tensors = converter.to_tensors(NoteSequence.FromString(serialized), training=True, rng=rng)
+            inputs += tensors.inputs
+            targets += tensors.outputs
+            controls += tensors.controls
+            lengths += list(tensors.lengths)
+            pieces += [piece] * len(tensors.inputs)
+            shown.update()
     if not inputs:
         raise NoExamplesError(f"{', '.join(map(str, examples))}: no {model.config.name} windows to evaluate")
     length = max(len(t) for t in targets)
     target = pad_windows(targets, length, converter.output_depth)
-    _, mu, _ = model.encode_tensors(inputs, lengths, controls, seed=seed)
+    # Duck-typed models (tests' stand-ins) need not take on_batch: it is passed only to show a bar.
+    with bar(progress, total=len(inputs), unit="window", desc="encoding") as shown:
+        _, mu, _ = model.encode_tensors(inputs, lengths, controls, seed=seed, **_on_batch(progress, shown))
     control_input = None
     if converter.control_depth:  # each window decodes under its own controls (hits_as_controls: its hits)
         control_input = pad_windows(controls, length, converter.control_depth)
-    reconstruction = model.decode_to_tensors(mu, length, NEAR_GREEDY, control_input, seed=seed)
+    with bar(progress, total=len(mu), unit="window", desc="decoding") as shown:
+        reconstruction = model.decode_to_tensors(mu, length, NEAR_GREEDY, control_input, seed=seed,
+                                                 **_on_batch(progress, shown))
 
     true_hits, true_velocities, true_offsets = _split(target)
     predicted_hits, predicted_velocities, predicted_offsets = _split(reconstruction)
@@ -145,17 +159,21 @@ def evaluate(
         baseline_velocity_error = np.abs(baseline_velocities - true_velocities)[matched].mean() * 127
         offset_error = np.abs(predicted_offsets - true_offsets)[matched].mean() / 2
         baseline_offset_error = np.abs(true_offsets)[matched].mean() / 2
-        extra["velocity_gain_interval"] = _gain_interval(
-            np.abs(predicted_velocities - true_velocities), np.abs(baseline_velocities - true_velocities), matched,
-            np.array(pieces), seed)
-        extra["offset_gain_interval"] = _gain_interval(
-            np.abs(predicted_offsets - true_offsets), np.abs(true_offsets), matched, np.array(pieces), seed)
+        with bar(progress, total=2 * BOOTSTRAP_DRAWS, unit="draw", desc="bootstrap") as shown:
+            extra["velocity_gain_interval"] = _gain_interval(
+                np.abs(predicted_velocities - true_velocities), np.abs(baseline_velocities - true_velocities),
+                matched, np.array(pieces), seed, on_draws=shown.update)
+            extra["offset_gain_interval"] = _gain_interval(
+                np.abs(predicted_offsets - true_offsets), np.abs(true_offsets), matched, np.array(pieces), seed,
+                on_draws=shown.update)
 
     steps_per_bar = converter.steps_per_bar
     samples = None
     if num_samples and not converter.control_depth:  # a control-conditioned model has no unconditional samples
         z = np.random.default_rng(seed).standard_normal((num_samples, model.config.hparams.z_size)).astype(np.float32)
-        samples = groove_statistics(model.decode_to_tensors(z, length, 1.0, seed=seed), steps_per_bar)
+        with bar(progress, total=num_samples, unit="sample", desc="sampling") as shown:
+            decoded = model.decode_to_tensors(z, length, 1.0, seed=seed, **_on_batch(progress, shown))
+        samples = groove_statistics(decoded, steps_per_bar)
     return GrooVAEEvaluation(
         windows=len(targets), hit_precision=float(precision), hit_recall=float(recall), hit_f1=float(f1),
         velocity_mae=float(velocity_error), velocity_mae_class_mean_baseline=float(baseline_velocity_error),
@@ -165,15 +183,27 @@ def evaluate(
     )
 
 
+def _on_batch(progress: bool, shown: Any) -> dict[str, Any]:
+    return {"on_batch": shown.update} if progress else {}
+
+
 def _gain_interval(model_error: np.ndarray, baseline_error: np.ndarray, matched: np.ndarray, pieces: np.ndarray,
-                   seed: int, draws: int = BOOTSTRAP_DRAWS) -> list[float]:
+                   seed: int, draws: int = BOOTSTRAP_DRAWS, on_draws: Any = None) -> list[float]:
     """The 95% interval of 1 - model error / baseline error over the matched cells, by resampling
-    whole test pieces (their windows overlap and share a drummer, so cells are not independent)."""
+    whole test pieces (their windows overlap and share a drummer, so cells are not independent).
+
+    `on_draws(n)` is told as each block of draws is summed (progress)."""
     window_model = (model_error * matched).reshape(len(matched), -1).sum(axis=1)  # [windows]
     window_baseline = (baseline_error * matched).reshape(len(matched), -1).sum(axis=1)
     count = int(pieces.max()) + 1
     piece_model = np.bincount(pieces, window_model, minlength=count)  # [pieces]
     piece_baseline = np.bincount(pieces, window_baseline, minlength=count)
     draw = np.random.default_rng(seed).integers(0, count, size=(draws, count))  # [draws, pieces]
-    gains = 1 - piece_model[draw].sum(axis=1) / np.maximum(piece_baseline[draw].sum(axis=1), 1e-12)
+    gains = np.empty(draws)
+    for start in range(0, draws, _DRAW_BLOCK):  # blocks keep memory at [block, pieces] and let a bar move
+        block = draw[start : start + _DRAW_BLOCK]
+        gains[start : start + len(block)] = 1 - piece_model[block].sum(axis=1) / np.maximum(
+            piece_baseline[block].sum(axis=1), 1e-12)
+        if on_draws is not None:
+            on_draws(len(block))
     return [float(np.percentile(gains, 2.5)), float(np.percentile(gains, 97.5))]
