@@ -502,14 +502,20 @@ def _echo_progress(line: str) -> None:
               help="The model continuing tracks of a role (drums, bass, melody, chords), in place of that role's "
                    "bundled model (see `gen models`); repeatable. Roles not named keep their bundled model.")
 @click.option("--no-bundled", is_flag=True, help="Use only the --model runs: roles without one are not continued.")
+@click.option("--novelty", type=click.FloatRange(0, 1), default=None,
+              help="Share of each pitched track's new bars written anew by its model, the rest played from the "
+                   "piece's own bars as its structure goes on (0: only the piece's bars; default: 0.25, README).")
+@click.option("--style", type=click.Choice(["piece", "models"]), default="piece", show_default=True,
+              help="piece: go on as the piece goes (its structure, every track's texture, one harmony); models: "
+                   "each track continued on its own by its role's model (before version 0.2).")
 @lstm_temperature_option()
 @seed_option("continuation")
 @click.option("--only-continuation", is_flag=True, help="Write only the new part (at its time after the piece).")
 @tempo_from_option()
 @click.option("--json", "as_json", is_flag=True, help="End with one JSON line describing the piece and the output.")
 @force_option
-def continue_command(song, output, bars, model_pairs, no_bundled, temperature, seed, only_continuation, tempo_from,
-                     as_json, force) -> None:
+def continue_command(song, output, bars, model_pairs, no_bundled, novelty, style, temperature, seed, only_continuation,
+                     tempo_from, as_json, force) -> None:
     """Continue a piece (MT3 transcriptions included) by --bars bars, in its tempo, meter and instruments.
 
     \b
@@ -517,7 +523,7 @@ def continue_command(song, output, bars, model_pairs, no_bundled, temperature, s
       gen continue examples/bantry_lasses.mid -o continued.mid
       gen continue examples/bantry_lasses_mt3.mid -o continued.mid --model melody=folk-melody --bars 4
     """
-    from generation.continuation import choose_models, continue_piece, load_models
+    from generation.continuation import DEFAULT_NOVELTY, choose_models, continue_piece, load_models
     from generation.io.files import check_output
     from generation.io.writers import write_midi
     from generation.transcription import ROLES
@@ -528,9 +534,11 @@ def continue_command(song, output, bars, model_pairs, no_bundled, temperature, s
     sequence = _read_one(song)
     check_output(output, force=force)
     click.echo(f"Models: {choice.describe()}", err=True)
+    if novelty is not None and style == "models":
+        raise click.UsageError("--novelty sets how much of the piece's own music is rewritten: give it with --style piece")
     result = continue_piece(sequence, load_models(choice), bars=bars, temperature=temperature, seed=seed,
-                            only_continuation=only_continuation, estimate_tempo=TEMPO_FROM[tempo_from],
-                            progress=_echo_progress, name=song)
+                            only_continuation=only_continuation, estimate_tempo=TEMPO_FROM[tempo_from], style=style,
+                            novelty=DEFAULT_NOVELTY if novelty is None else novelty, progress=_echo_progress, name=song)
     write_midi(result.sequence, output)
     _print_continuation(result, song, output, as_json)
 
@@ -549,6 +557,10 @@ def _print_continuation(result, song, output, as_json) -> None:
         t = item.track
         what = f"+{item.new_notes} notes from {item.model}" if item.model and not item.skipped else f"kept ({item.skipped})"
         click.echo(f"  {t.role:<7} {t.instrument_name:<28} {t.notes:>6} notes  {what}")
+    if result.chords_found:
+        shown = result.chords_found[-8:]
+        click.echo(f"  chords of the last {len(shown)} bars: {' '.join(shown)}")
+        click.echo(f"  planned chords: {' '.join(result.chords_planned)} (bars {', '.join(map(str, result.plan))})")
     click.echo(f"Wrote {output}: {result.bars} bars from {a.continuation_start:.3f} s")
     if as_json:
         click.echo(json.dumps({
@@ -560,6 +572,8 @@ def _print_continuation(result, song, output, as_json) -> None:
                         "is_drum": i.track.is_drum,
                         "notes": i.track.notes, "new_notes": i.new_notes, "model": i.model, "skipped": i.skipped}
                        for i in result.tracks],
+            "plan": result.plan, "period": result.period, "chords_found": result.chords_found,
+            "chords_planned": result.chords_planned,
             "output": str(output),
         }))
 

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import copy
 import time
+
+import numpy as np
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -45,6 +47,11 @@ class ContinuationResult:
     analysis: Analysis
     tracks: list[TrackResult] = field(default_factory=list)
     bars: int = 0
+    plan: list[int] = field(default_factory=list)  # style "piece": the piece's bar (1 = its first) played in each new bar
+    period: int = 0  # the piece's strongest repetition, in bars (0: none found)
+    period_similarity: float = 0.0
+    chords_found: list[str] = field(default_factory=list)  # a chord per bar of the piece's last bars
+    chords_planned: list[str] = field(default_factory=list)  # a chord per new bar
 
 
 # The LSTM encodings that can play each role's notes (`generation.lstm.encodings.ENCODINGS`).
@@ -152,6 +159,12 @@ def _on_its_grid(sequence: NoteSequence, estimate_tempo: bool | None, name: str)
     return analysis, on_grid(sequence, analysis)
 
 
+STYLES = ("piece", "models")
+DEFAULT_NOVELTY = 0.25
+CONTEXT_BARS = 4  # bars of the piece's end that the plan matches against its earlier bars
+STRUCTURE_BARS = 128  # the plan looks this far back: bounded work on a long piece
+
+
 def continue_piece(
     sequence: NoteSequence,
     models: Mapping[str, Any],
@@ -161,23 +174,59 @@ def continue_piece(
     seed: int | None = None,
     only_continuation: bool = False,
     estimate_tempo: bool | None = None,
+    style: str = "piece",
+    novelty: float = DEFAULT_NOVELTY,
     progress: Callable[[str], None] | None = None,
     name: str = "the piece",
 ) -> ContinuationResult:
-    """Continues each track of `sequence` by `bars` bars with `models[role]` (`LSTMModel`s by role).
-    `name` (the file) goes into error messages."""
+    """Continues `sequence` by `bars` bars; `name` (the file) goes into error messages.
+
+    style "piece" (the default): the piece goes on the way it goes (`generation.structure.plan_bars`:
+    after its last bars comes what followed the most similar earlier bars), every track in its own
+    texture, and a share `novelty` of the bars of each pitched track is written anew by the model
+    for its role (`models`: `LSTMModel`s by role), chosen among candidates for the planned bar's
+    harmony and the track's texture (`_rewrite_bar`). novelty 0 plays only the piece's own bars.
+    style "models": each track continued on its own by the model for its role, from its own notes."""
     if bars < 1:
         raise GenError(f"bars must be at least 1; got {bars}")
+    if style not in STYLES:
+        raise GenError(f"style must be one of {', '.join(STYLES)}; got {style!r}")
+    if not 0 <= novelty <= 1:
+        raise GenError(f"novelty must be between 0 and 1; got {novelty}")
     analysis, grid = _on_its_grid(sequence, estimate_tempo, name)
     start = analysis.continuation_grid_start  # a bar line of the grid
     output = copy.deepcopy(sequence)
     if only_continuation:
         del output.notes[:]
     result = ContinuationResult(output, analysis, bars=bars)
+    if style == "piece":
+        new_notes = _go_on_as_the_piece(grid, analysis, models, result, bars=bars, temperature=temperature,
+                                        seed=seed, novelty=novelty, progress=progress)
+    else:
+        new_notes = _continue_track_by_track(grid, analysis, models, result, bars=bars, temperature=temperature,
+                                             seed=seed, progress=progress, name=name)
+    for note in new_notes:
+        added = output.notes.add()
+        added.CopyFrom(note)
+        added.start_time = analysis.from_grid(note.start_time)
+        added.end_time = analysis.from_grid(note.end_time)
+    end = analysis.from_grid(start + bars * analysis.bar_seconds)
+    output.total_time = max([end] + [n.end_time for n in output.notes])
+    if analysis.mt3_style:
+        set_grid(output, analysis)
+    return result
+
+
+def _continue_track_by_track(grid: NoteSequence, analysis: Analysis, models: Mapping[str, Any],
+                             result: ContinuationResult, *, bars: int, temperature: float, seed: int | None,
+                             progress: Callable[[str], None] | None, name: str) -> list[Any]:
+    """style "models": new notes (grid times) of each track continued by its role's model alone."""
+    start = analysis.continuation_grid_start
     if not any(model_for(t.role, models) for t in analysis.tracks):
         roles = sorted({t.role for t in analysis.tracks})
         raise GenError(f"{name}: no model for any of its tracks ({', '.join(roles)}); "
                        "give --model ROLE=RUN_DIR for one of them")
+    new_notes: list[Any] = []
     for index, track in enumerate(analysis.tracks):
         chosen = model_for(track.role, models)
         if chosen is None:
@@ -203,17 +252,180 @@ def continue_piece(
             seconds = time.perf_counter() - began
             progress(f"  +{len(new)} notes in {seconds:.1f} s ({bars / max(seconds, 1e-9):.1f} bars/s)")
         for note in new:
-            added = output.notes.add()
-            added.CopyFrom(note)
-            added.start_time = analysis.from_grid(note.start_time)
-            added.end_time = analysis.from_grid(note.end_time)
-            added.instrument, added.program, added.is_drum = track.instrument, track.program, track.is_drum
+            note.instrument, note.program, note.is_drum = track.instrument, track.program, track.is_drum
+        new_notes.extend(new)
         result.tracks.append(TrackResult(track, display_name(model.run_dir), new_notes=len(new)))
-    end = analysis.from_grid(start + bars * analysis.bar_seconds)
-    output.total_time = max([end] + [n.end_time for n in output.notes])
-    if analysis.mt3_style:
-        set_grid(output, analysis)
-    return result
+    return new_notes
+
+
+def _go_on_as_the_piece(grid: NoteSequence, analysis: Analysis, models: Mapping[str, Any],
+                        result: ContinuationResult, *, bars: int, temperature: float, seed: int | None,
+                        novelty: float, progress: Callable[[str], None] | None) -> list[Any]:
+    """style "piece": new notes (grid times) following the plan of the piece's own bars, a share
+    `novelty` of each pitched track's bars rewritten by its role's model."""
+    from generation import structure
+
+    bar_seconds = analysis.bar_seconds
+    start = analysis.continuation_grid_start
+    end_bar = int(round(start / bar_seconds))
+    recent = NoteSequence()
+    recent.notes.extend(n for n in grid.notes if n.start_time >= (end_bar - STRUCTURE_BARS) * bar_seconds - 1e-9)
+    piece = structure.bars_of(recent, bar_seconds, start)
+    rng = np.random.default_rng(seed)
+    plan = structure.plan_bars(piece, bars, context=CONTEXT_BARS)
+    period, similarity = structure.repeat_period(piece)
+    result.plan = [b - piece.first + 1 for b in plan]
+    result.period, result.period_similarity = period, similarity
+    numerator = analysis.time_signature[0]
+    chords = structure.bar_chords(grid, bar_seconds, analysis.tempo_bpm, numerator, piece.first, piece.end)
+    result.chords_found = chords
+    result.chords_planned = [chords[b - piece.first] for b in plan]
+    if progress:
+        progress(f"plan: bars {_bar_span(result.plan)} of the last {piece.count} bars"
+                 + (f" (the piece repeats every {period} bars, similarity {similarity:.2f})" if period else ""))
+    rest_window = range(end_bar - max(CONTEXT_BARS, period), end_bar)
+    new_notes: list[Any] = []
+    targets = [end_bar + k for k in range(bars)]
+    rewrite = rng.random(bars) < novelty
+    for track in analysis.tracks:
+        key = (track.instrument, track.program, track.is_drum)
+        if key not in piece.tracks or not piece.plays(key, rest_window):
+            result.tracks.append(TrackResult(track, None, skipped="resting at the end of the piece"))
+            continue
+        began = time.perf_counter()
+        notes: list[Any] = []
+        for k, (target, source) in enumerate(zip(targets, plan)):
+            held_on = k + 1 < len(plan) and plan[k + 1] == source + 1
+            for note in piece.bar_notes(key, source):
+                copied = type(note)()
+                copied.CopyFrom(note)
+                shift = (target - source) * bar_seconds
+                copied.start_time += shift
+                copied.end_time += shift
+                if not held_on:  # the next bar is not this bar's successor: nothing rings into it
+                    copied.end_time = min(copied.end_time, (target + 1) * bar_seconds)
+                notes.append(copied)
+        chosen = model_for(track.role, models)
+        rewritten = 0
+        if chosen is not None and not track.is_drum and rewrite.any():
+            _, model = chosen
+            pitches = [n.pitch for b in range(piece.first, piece.end) for n in piece.bar_notes(key, b)]
+            register = (min(pitches), max(pitches))
+            for k in np.flatnonzero(rewrite):
+                target = targets[k]
+                planned = [n for n in notes if target * bar_seconds - 1e-6 <= n.start_time < (target + 1) * bar_seconds - 1e-6]
+                if not planned:
+                    continue  # the track rests in this bar of the plan
+                harmony = _planned_harmony(piece, plan[k], key)
+                fresh = _rewrite_bar(model, grid, track, notes, target * bar_seconds, bar_seconds, planned, harmony,
+                                     register, temperature=temperature,
+                                     seed=(seed or 0) * 100_003 + int(k) * 1_009 + track.program)
+                if fresh is None:
+                    continue
+                notes = [n for n in notes if n not in planned] + fresh
+                rewritten += 1
+        for note in notes:
+            note.instrument, note.program, note.is_drum = key
+        new_notes.extend(notes)
+        source = "the piece" + (f", {rewritten} bars by {display_name(chosen[1].run_dir)}" if rewritten else "")
+        result.tracks.append(TrackResult(track, source, new_notes=len(notes)))
+        if progress and rewritten:
+            progress(f"  {_label(track)}: {rewritten} bars rewritten in {time.perf_counter() - began:.1f} s")
+    return new_notes
+
+
+def _bar_span(numbers: list[int]) -> str:
+    """'5-8, 5-8' for [5, 6, 7, 8, 5, 6, 7, 8]: runs of consecutive bars."""
+    runs: list[list[int]] = []
+    for number in numbers:
+        if runs and number == runs[-1][-1] + 1:
+            runs[-1].append(number)
+        else:
+            runs.append([number])
+    return ", ".join(f"{r[0]}-{r[-1]}" if len(r) > 1 else str(r[0]) for r in runs)
+
+
+def _planned_harmony(piece: Any, bar: int, track: Any) -> list[float]:
+    """Seconds each pitch class sounds in the planned bar: in the other pitched tracks, or where they
+    are silent in the track's own planned bar."""
+    for others in (True, False):
+        weights = [0.0] * 12
+        for key in piece.tracks:
+            if key[2] or (key != track) != others:
+                continue
+            for note in piece.bar_notes(key, bar):
+                weights[note.pitch % 12] += max(note.end_time - note.start_time, 1e-3)
+        if any(weights):
+            return weights
+    return [1.0] * 12
+
+
+REWRITE_CANDIDATES = 8
+# A rewritten bar must stay this close to the planned bar's texture (`_texture_distance`), else the
+# piece's own bar stays: the piece's material outweighs the model's style.
+MAX_TEXTURE_DISTANCE = 0.5
+
+
+def _onsets(notes: list[Any], start: float, bar_seconds: float) -> Any:
+    vector = np.zeros(16)
+    for note in notes:
+        vector[int(round((note.start_time - start) / bar_seconds * 16)) % 16] += 1
+    return vector
+
+
+def _texture_distance(bar: list[Any], planned: list[Any], start: float, bar_seconds: float,
+                      register: tuple[int, int]) -> float:
+    """How far a candidate bar's texture is from the planned one: note count (log ratio), register
+    (octaves between medians), notes at once (per 4), share of notes outside the track's range
+    (twice), and rhythm (1 - cosine of the onsets on 16ths). 0 = the same texture."""
+    from generation import structure
+
+    count, median, at_once = structure.texture(planned)
+    c_count, c_median, c_at_once = structure.texture(bar)
+    distance = abs(np.log((c_count + 1) / (count + 1)))
+    if not bar or not planned:
+        return float(distance + 1.0)
+    low, high = register
+    outside = np.mean([not (low - 2 <= n.pitch <= high + 2) for n in bar])
+    a, b = _onsets(bar, start, bar_seconds), _onsets(planned, start, bar_seconds)
+    rhythm = 1 - float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b)))
+    return float(distance + abs(c_median - median) / 12 + abs(c_at_once - at_once) / 4 + 2 * outside + rhythm)
+
+
+def _rewrite_bar(model: Any, grid: NoteSequence, track: Track, notes_so_far: list[Any], start: float,
+                 bar_seconds: float, planned: list[Any], harmony: list[float], register: tuple[int, int], *,
+                 temperature: float, seed: int) -> list[Any] | None:
+    """A new bar for `track` from `model`, primed with everything the track played before `start`
+    (the piece's notes, then the continuation's): of REWRITE_CANDIDATES candidates, the one that
+    best fits the planned bar's harmony (`_harmony_fit`) less its distance from the planned bar's
+    texture (`_texture_distance`); None when the model gives nothing within MAX_TEXTURE_DISTANCE."""
+    import math
+
+    primer = _track_notes(grid, track)
+    primer.notes.extend(n for n in notes_so_far if n.start_time < start - 1e-6)
+    primer.total_time = start
+    try:
+        candidates = model.sample(REWRITE_CANDIDATES, primer, bars=1 if model.encoding.metric else None,
+                                  seconds=None if model.encoding.metric else bar_seconds, temperature=temperature,
+                                  seed=seed, start_time=start)
+    except GenError:
+        return None
+    end = start + bar_seconds
+    best, best_score = None, -math.inf
+    for candidate in candidates:
+        bar = [n for n in candidate.notes if start - 1e-6 <= n.start_time < end - 1e-6]
+        distance = _texture_distance(bar, planned, start, bar_seconds, register)
+        score = _harmony_fit(candidate, harmony, start, end) - distance
+        if distance <= MAX_TEXTURE_DISTANCE and score > best_score:
+            best, best_score = bar, score
+    if best is None:
+        return None
+    velocity = int(round(np.median([n.velocity for n in planned]))) if planned else None
+    for note in best:
+        note.end_time = min(note.end_time, end)
+        if velocity is not None:  # the track's dynamics (MT3's flat 127 stays flat)
+            note.velocity = velocity
+    return best
 
 
 @dataclass
@@ -242,7 +454,6 @@ def vary_piece(
     mode "humanize": played timing and dynamics restored by a humanize model), and in each pitched
     track a share `amount` of its bars re-sampled by the LSTM for its role, each from the piece's
     own music before that bar. Tracks of other roles, and bars not chosen, stay as they are."""
-    import numpy as np
 
     if mode not in ("vary", "humanize"):
         raise GenError(f"mode must be 'vary' or 'humanize'; got {mode!r}")

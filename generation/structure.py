@@ -1,0 +1,216 @@
+"""A piece's own structure, bar by bar: what each track plays in each bar, which bars resemble each
+other, the chord of each bar, and a plan for going on the way the piece goes.
+
+Everything here works on the piece laid on its grid (`generation.transcription.on_grid`: downbeats
+on bar lines from 0, in seconds), knows no models and reads no files.
+
+The plan (`plan_bars`) continues a piece bar by bar with the piece's own bars: the last `context`
+bars are compared with every earlier stretch of as many bars, and the bar that followed the most
+similar stretch comes next (a piece that loops four bars goes on looping them; a song that has
+played this verse before goes on as it did then, into its chorus). Bars are compared track by
+track on their pitch classes (duration-weighted) and their onsets within the bar (16ths), so a
+match means the same harmony and the same rhythm in the same instruments.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from generation.protos import NoteSequence
+
+STEPS_PER_BAR = 16  # onset positions compared within a bar, whatever its meter
+NO_CHORD = "N.C."
+
+TrackKey = tuple[int, int, bool]  # (instrument, program, is_drum)
+
+
+def track_key(note: Any) -> TrackKey:
+    return (note.instrument, note.program, note.is_drum)
+
+
+@dataclass
+class Bars:
+    """The notes of each track in each bar of a piece on its grid, and each bar's features.
+
+    Bars are numbered from `first` (the grid bar of the first note) to `end` (exclusive: the bar the
+    continuation begins at); `index(b)` is a bar's row in `features`."""
+
+    bar_seconds: float
+    first: int
+    end: int
+    tracks: list[TrackKey]
+    notes: dict[tuple[TrackKey, int], list[Any]] = field(default_factory=dict)  # (track, bar) -> notes
+    features: np.ndarray = field(default_factory=lambda: np.zeros((0, 0, 0)))  # [bars, tracks, 12 + 16]
+
+    @property
+    def count(self) -> int:
+        return self.end - self.first
+
+    def index(self, bar: int) -> int:
+        return bar - self.first
+
+    def bar_notes(self, track: TrackKey, bar: int) -> list[Any]:
+        return self.notes.get((track, bar), [])
+
+    def plays(self, track: TrackKey, bars: range) -> bool:
+        return any(self.notes.get((track, b)) for b in bars)
+
+
+def bars_of(grid: NoteSequence, bar_seconds: float, end_time: float) -> Bars:
+    """`Bars` of a piece on its grid (`on_grid`), up to `end_time` (grid seconds, a bar line)."""
+    notes = [n for n in grid.notes if n.start_time < end_time - 1e-9]
+    tracks = sorted({track_key(n) for n in notes})
+    # A note a hair before its bar line (an estimate's rounding) belongs to the bar it starts.
+    first = min((int(math.floor(n.start_time / bar_seconds + 1 / 32)) for n in notes), default=0)
+    end = max(first + 1, int(round(end_time / bar_seconds)))
+    last_onset = max((n.start_time for n in notes), default=0.0)
+    if end - first > 1 and last_onset < (end - 0.5) * bar_seconds:
+        # The music stops in the first half of its last bar (a piece cut off, not a bar that rests):
+        # that bar is no model of a whole bar.
+        end -= 1
+        notes = [n for n in notes if n.start_time < end * bar_seconds - bar_seconds / 32]
+    result = Bars(bar_seconds, first, end, tracks)
+    step = bar_seconds / STEPS_PER_BAR
+    features = np.zeros((end - first, len(tracks), 12 + STEPS_PER_BAR))
+    column = {t: i for i, t in enumerate(tracks)}
+    for note in notes:
+        bar = int(math.floor(note.start_time / bar_seconds + 1 / 32))
+        bar = min(max(bar, first), end - 1)
+        result.notes.setdefault((track_key(note), bar), []).append(note)
+        row, col = bar - first, column[track_key(note)]
+        position = int(round((note.start_time - bar * bar_seconds) / step)) % STEPS_PER_BAR
+        features[row, col, 12 + position] += 1.0
+        if not note.is_drum:
+            features[row, col, note.pitch % 12] += max(min(note.end_time, (bar + 1) * bar_seconds) - note.start_time, step)
+        else:  # drums: which drums, in place of pitch classes
+            features[row, col, note.pitch % 12] += step
+    result.features = features
+    return result
+
+
+def bar_similarity(bars: Bars) -> np.ndarray:
+    """[bars, bars] similarity of every pair of bars, 0 to 1: per track the mean of the cosine of
+    their pitch classes and the cosine of their onsets, averaged over the tracks playing in either
+    bar (a track playing in one bar only counts 0); two bars where nothing plays count 1."""
+    f = bars.features
+    pitch, onset = f[..., :12], f[..., 12:]
+
+    def unit(x: np.ndarray) -> np.ndarray:
+        norm = np.linalg.norm(x, axis=-1, keepdims=True)
+        return np.divide(x, norm, out=np.zeros_like(x), where=norm > 0)
+
+    p, o = unit(pitch), unit(onset)
+    per_track = 0.5 * (np.einsum("atk,btk->abt", p, p) + np.einsum("atk,btk->abt", o, o))  # [bars, bars, tracks]
+    active = f.sum(axis=-1) > 0  # [bars, tracks]
+    either = active[:, None, :] | active[None, :, :]
+    counted = either.sum(axis=-1)
+    total = (per_track * either).sum(axis=-1)
+    return np.where(counted > 0, total / np.maximum(counted, 1), 1.0)
+
+
+def plan_bars(bars: Bars, count: int, *, context: int = 4, rng: np.random.Generator | None = None,
+              spread: float = 0.0) -> list[int]:
+    """The bar of the piece to play in each of `count` bars after its end (bar numbers of `bars`).
+
+    Bar by bar, the last `context` bars played (the piece's, then the plan's own) are compared with
+    every earlier stretch of as many bars (`bar_similarity`, averaged over the stretch), and the bar
+    that followed the best stretch comes next; a slight preference goes to later stretches, the
+    piece as it is now. `spread` > 0 draws among the stretches instead, with probability growing
+    as exp(similarity / spread) (`rng` then required): the piece's own alternatives, as it varies
+    itself. A piece of one bar repeats it."""
+    if bars.count <= 1:
+        return [bars.first] * count
+    similarity = bar_similarity(bars)
+    played = list(range(bars.count))  # rows of `similarity`
+    # Short pieces match shorter stretches, so that there is more than one stretch to choose from.
+    length = max(1, min(context, (bars.count - 1) // 2))
+    plan: list[int] = []
+    for _ in range(count):
+        recent = played[-length:]
+        candidates = np.arange(length - 1, bars.count - 1)  # a stretch ending at j, followed by j + 1
+        if len(candidates) == 0:
+            choice = played[-1]
+        else:
+            offsets = np.arange(-length + 1, 1)
+            scores = np.mean([similarity[recent[i], candidates + offsets[i]] for i in range(length)], axis=0)
+            scores = scores + 0.02 * candidates / bars.count
+            # A bar the plan played within its last four bars counts less again: no bar repeated
+            # over and over unless the piece itself does that (then its similarity still wins).
+            scores = scores - 0.15 * np.array([played[len(played) - len(plan):][-4:].count(j + 1) for j in candidates])
+            if spread > 0 and rng is not None:
+                weights = np.exp((scores - scores.max()) / spread)
+                j = int(rng.choice(candidates, p=weights / weights.sum()))
+            else:
+                j = int(candidates[int(np.argmax(scores))])
+            choice = j + 1
+        played.append(choice)
+        plan.append(bars.first + choice)
+    return plan
+
+
+def repeat_period(bars: Bars, *, longest: int = 16) -> tuple[int, float]:
+    """(period in bars, mean similarity of each bar to the bar one period earlier) of the piece's
+    strongest repetition, among periods 1 to `longest` that fit twice; (0, 0.0) for a piece too short.
+    A 4-bar loop gives (4, ~1.0)."""
+    similarity = bar_similarity(bars)
+    best = (0, 0.0)
+    for period in range(1, min(longest, bars.count // 2) + 1):
+        rows = np.arange(period, bars.count)
+        score = float(similarity[rows, rows - period].mean())
+        if score > best[1] + 0.02:  # a longer period must be clearly better to win
+            best = (period, score)
+    return best
+
+
+def bar_chords(grid: NoteSequence, bar_seconds: float, qpm: float, beats_per_bar: int, first: int, end: int
+               ) -> list[str]:
+    """One chord symbol per bar from `first` to `end` (exclusive), inferred from every pitched note
+    sounding (note-seq's `chord_inference`, one chord per bar, on a 16th grid); "N.C." where
+    nothing sounds or inference fails."""
+    from note_seq import chord_inference, sequences_lib
+
+    pitched = NoteSequence()
+    pitched.tempos.add(qpm=qpm)
+    pitched.time_signatures.add(numerator=beats_per_bar, denominator=4)
+    start = first * bar_seconds
+    for note in grid.notes:
+        if note.is_drum or note.end_time <= start or note.start_time >= end * bar_seconds:
+            continue
+        added = pitched.notes.add()
+        added.CopyFrom(note)
+        added.start_time = max(note.start_time, start) - start
+        added.end_time = min(note.end_time, end * bar_seconds) - start
+        added.instrument, added.program = 0, 0
+    if not pitched.notes:
+        return [NO_CHORD] * (end - first)
+    pitched.total_time = (end - first) * bar_seconds
+    try:
+        quantized = sequences_lib.quantize_note_sequence(pitched, steps_per_quarter=4)
+        chord_inference.infer_chords_for_sequence(quantized, chords_per_bar=1)
+    except (chord_inference.ChordInferenceError, sequences_lib.QuantizationStatusError, ValueError):
+        return [NO_CHORD] * (end - first)
+    # Inference writes a chord where the chord changes: each holds until the next.
+    steps_per_bar = 4 * beats_per_bar
+    changes = sorted((int(round(a.quantized_step / steps_per_bar)), a.text) for a in quantized.text_annotations)
+    chords, current = [], NO_CHORD
+    for bar in range(end - first):
+        for changed_at, text in changes:
+            if changed_at == bar:
+                current = text
+        chords.append(current)
+    return chords
+
+
+def texture(notes: Sequence[Any]) -> tuple[float, float, float]:
+    """(notes, median pitch, most notes at once) of one track's notes in a bar; (0, nan, 0) when none."""
+    pitched = [n for n in notes]
+    if not pitched:
+        return 0.0, float("nan"), 0.0
+    onsets = np.round([n.start_time for n in pitched], 3)
+    _, counts = np.unique(onsets, return_counts=True)
+    return float(len(pitched)), float(np.median([n.pitch for n in pitched])), float(counts.max())

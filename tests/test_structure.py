@@ -1,0 +1,113 @@
+"""The piece's own structure: chords per bar, repetition, the plan for going on, and `gen continue`
+keeping each track's texture and rests (style "piece")."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from generation import structure
+from generation.continuation import continue_piece
+from generation.io.readers import read_music_file
+from generation.protos import NoteSequence
+from generation.transcription import analyse, on_grid
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "bantry_lasses.mid"
+BAR = 2.0  # seconds: 4/4 at 120 qpm
+
+CHORDS = {"C": (48, 52, 55), "F": (53, 57, 60), "G": (55, 59, 62), "Am": (57, 60, 64), "Dm": (50, 53, 57)}
+
+
+def piece(bars: list[dict[int, list[tuple[float, int]]]]) -> NoteSequence:
+    """A 4/4, 120 qpm piece: for each bar, {program: [(beat, pitch), ...]}, each note a beat long."""
+    sequence = NoteSequence(ticks_per_quarter=480)
+    sequence.tempos.add(qpm=120)
+    sequence.time_signatures.add(numerator=4, denominator=4)
+    for number, bar in enumerate(bars):
+        for program, notes in bar.items():
+            for beat, pitch in notes:
+                note = sequence.notes.add(pitch=pitch, velocity=90, program=program, instrument=program,
+                                          start_time=number * BAR + beat * 0.5, end_time=number * BAR + beat * 0.5 + 0.45)
+    sequence.total_time = len(bars) * BAR
+    return sequence
+
+
+def chord_bar(name: str, melody: list[int]) -> dict[int, list[tuple[float, int]]]:
+    """A bar: the chord struck on every beat (piano, program 0) and a melody note per beat (flute, 73)."""
+    return {0: [(beat, pitch) for beat in range(4) for pitch in CHORDS[name]],
+            73: [(beat, pitch) for beat, pitch in enumerate(melody)]}
+
+
+def bars_and_grid(sequence: NoteSequence):
+    analysis = analyse(sequence)
+    grid = on_grid(sequence, analysis)
+    return analysis, grid, structure.bars_of(grid, analysis.bar_seconds, analysis.continuation_grid_start)
+
+
+def test_chords_are_inferred_per_bar() -> None:
+    sequence = piece([chord_bar(c, [72, 74, 76, 77]) for c in ("C", "F", "G", "C", "Am", "Dm", "G", "C")])
+    analysis, grid, bars = bars_and_grid(sequence)
+    chords = structure.bar_chords(grid, analysis.bar_seconds, analysis.tempo_bpm, 4, bars.first, bars.end)
+    assert chords == ["C", "F", "G", "C", "Am", "Dm", "G", "C"]
+
+
+LOOP = [chord_bar("C", [72, 76, 79, 76]), chord_bar("Am", [69, 72, 76, 72]),
+        chord_bar("F", [65, 69, 72, 69]), chord_bar("G", [67, 71, 74, 71])]
+
+
+def test_a_looped_piece_goes_on_looping() -> None:
+    _, _, bars = bars_and_grid(piece(LOOP * 3))
+    assert structure.repeat_period(bars) == (4, pytest.approx(1.0))
+    plan = [b - bars.first for b in structure.plan_bars(bars, 8)]
+    assert [b % 4 for b in plan] == [0, 1, 2, 3] * 2, plan  # the loop's bars in the loop's order
+
+
+def test_a_verse_heard_before_leads_into_its_chorus() -> None:
+    verse = LOOP
+    chorus = [chord_bar("F", [77, 77, 76, 74]), chord_bar("G", [74, 74, 72, 71]),
+              chord_bar("C", [72, 72, 76, 79]), chord_bar("C", [84, 79, 76, 72])]
+    _, _, bars = bars_and_grid(piece(verse + chorus + verse))
+    assert [b - bars.first + 1 for b in structure.plan_bars(bars, 4)] == [5, 6, 7, 8]  # the chorus again
+
+
+def test_the_continuation_keeps_each_tracks_texture() -> None:
+    """On the README's example with the bundled models, at the default novelty: every track's new notes
+    stay within a fifth of its range in the last 8 bars, at 0.5 to 2 times its density there."""
+    sequence = read_music_file(EXAMPLE).sequences[0]
+    result = continue_piece(sequence, _bundled_models(), bars=8, seed=0)
+    start = result.analysis.continuation_start
+    for track in result.analysis.tracks:
+        key = (track.instrument, track.program, track.is_drum)
+        old = [n for n in sequence.notes if (n.instrument, n.program, n.is_drum) == key]
+        new = [n for n in result.sequence.notes if (n.instrument, n.program, n.is_drum) == key and n.start_time >= start - 1e-6]
+        assert 0.5 <= len(new) / len(old) <= 2, (track.role, len(new), len(old))  # 8 bars each
+        low, high = min(n.pitch for n in old), max(n.pitch for n in old)
+        assert all(low - 7 <= n.pitch <= high + 7 for n in new), (track.role, low, high, sorted({n.pitch for n in new}))
+        if track.is_drum:
+            assert {n.pitch for n in new} <= {n.pitch for n in old}
+        velocities = [n.velocity for n in old]
+        assert all(min(velocities) <= n.velocity <= max(velocities) for n in new)
+
+
+def test_a_resting_track_stays_at_rest_and_novelty_zero_plays_only_the_piece() -> None:
+    bars = [chord_bar(c, [72, 74, 76, 77]) for c in ("C", "F", "G", "C") * 3]
+    for bar in bars[4:]:
+        del bar[73]  # the flute stops after four bars
+    sequence = piece(bars)
+    result = continue_piece(sequence, _bundled_models(), bars=4, seed=0, novelty=0.0)
+    start = result.analysis.continuation_start
+    new = [n for n in result.sequence.notes if n.start_time >= start - 1e-6]
+    assert new and all(n.program == 0 for n in new)
+    flute = next(t for t in result.tracks if t.track.program == 73)
+    assert flute.new_notes == 0 and "resting" in flute.skipped
+    piano_bars = {(round((n.start_time - start) % BAR, 3), n.pitch) for n in new}
+    assert piano_bars <= {(round(n.start_time % BAR, 3), n.pitch) for n in sequence.notes if n.program == 0}
+    assert result.chords_planned == ["C", "F", "G", "C"]
+
+
+def _bundled_models():
+    from generation.continuation import choose_models, load_models
+
+    return load_models(choose_models({}))
