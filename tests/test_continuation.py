@@ -121,7 +121,7 @@ def test_only_the_continuation_and_a_missing_role(drum_and_melody_runs, tmp_path
     analysis = analyse(read_music_file(song).sequences[0])
     written = read_music_file(out).sequences[0]
     assert written.notes and all(n.start_time >= analysis.continuation_start - 1e-3 for n in written.notes)
-    result = run("continue", str(song), "-o", str(tmp_path / "x.mid"), "--no-bundled",
+    result = run("continue", str(song), "-o", str(tmp_path / "x.mid"), "--no-bundled", "--style", "models",
                  "--model", f"melody={drum_and_melody_runs['melody']}")
     assert result.exit_code == 1 and "no model for any of its tracks (drums)" in result.stderr
     assert not (tmp_path / "x.mid").exists()
@@ -303,7 +303,7 @@ def test_a_drifting_performance_is_continued_at_its_ending_tempo_on_its_own_beat
     assert np.abs(np.asarray(steady.from_grid(steady.to_grid(analysis.end_time) + np.arange(9) * steady.beat_seconds))
                   - truth).max() > 0.25 * true_end or abs(steady.tempo_bpm / 146 - 1) > 0.03
     result = run("continue", str(path), "-o", str(tmp_path / "out.mid"), "--bars", "2", "--seed", "1", "--json",
-                 "--model", f"drums={drum_and_melody_runs['drums']}")
+                 "--style", "models", "--model", f"drums={drum_and_melody_runs['drums']}")
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert report["tempo_drifts"] and "drifting: " in result.stdout
