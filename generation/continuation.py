@@ -364,6 +364,7 @@ REWRITE_CANDIDATES = 8
 # A rewritten bar must stay this close to the planned bar's texture (`_texture_distance`), else the
 # piece's own bar stays: the piece's material outweighs the model's style.
 MAX_TEXTURE_DISTANCE = 0.5
+REGISTER_MARGIN = 5  # semitones beyond a track's lowest and highest notes still in its register
 
 
 def _onsets(notes: list[Any], start: float, bar_seconds: float) -> Any:
@@ -386,7 +387,9 @@ def _texture_distance(bar: list[Any], planned: list[Any], start: float, bar_seco
     if not bar or not planned:
         return float(distance + 1.0)
     low, high = register
-    outside = np.mean([not (low - 2 <= n.pitch <= high + 2) for n in bar])
+    centre = (low + high) / 2  # a track of one or two pitches still has an octave to move in
+    low, high = min(low, centre - 6), max(high, centre + 6)
+    outside = np.mean([not (low - REGISTER_MARGIN <= n.pitch <= high + REGISTER_MARGIN) for n in bar])
     a, b = _onsets(bar, start, bar_seconds), _onsets(planned, start, bar_seconds)
     rhythm = 1 - float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b)))
     return float(distance + abs(c_median - median) / 12 + abs(c_at_once - at_once) / 4 + 2 * outside + rhythm)
@@ -396,11 +399,7 @@ def _rewrite_bar(model: Any, grid: NoteSequence, track: Track, notes_so_far: lis
                  bar_seconds: float, planned: list[Any], harmony: list[float], register: tuple[int, int], *,
                  temperature: float, seed: int) -> list[Any] | None:
     """A new bar for `track` from `model`, primed with everything the track played before `start`
-    (the piece's notes, then the continuation's): of REWRITE_CANDIDATES candidates, the one that
-    best fits the planned bar's harmony (`_harmony_fit`) less its distance from the planned bar's
-    texture (`_texture_distance`); None when the model gives nothing within MAX_TEXTURE_DISTANCE."""
-    import math
-
+    (the piece's notes, then the continuation's): the best of REWRITE_CANDIDATES (`_best_bar`)."""
     primer = _track_notes(grid, track)
     primer.notes.extend(n for n in notes_so_far if n.start_time < start - 1e-6)
     primer.total_time = start
@@ -410,6 +409,17 @@ def _rewrite_bar(model: Any, grid: NoteSequence, track: Track, notes_so_far: lis
                                   seed=seed, start_time=start)
     except GenError:
         return None
+    return _best_bar(candidates, start, bar_seconds, planned, harmony, register)
+
+
+def _best_bar(candidates: list[NoteSequence], start: float, bar_seconds: float, planned: list[Any],
+              harmony: list[float], register: tuple[int, int]) -> list[Any] | None:
+    """Of candidate bars (their notes from `start` for a bar), the one that best fits the planned
+    bar's harmony (`_harmony_fit`) less its distance from the planned bar's texture
+    (`_texture_distance`), in the planned bar's dynamics; None when none is within
+    MAX_TEXTURE_DISTANCE (the planned bar then stays)."""
+    import math
+
     end = start + bar_seconds
     best, best_score = None, -math.inf
     for candidate in candidates:
@@ -501,6 +511,8 @@ def vary_piece(
             progress(f"re-sampling {len(bars)} of {last_bar - first_bar} bars of track {index + 1} ({_label(track)}) "
                      f"with {model.config.name}")
         original = _track_notes(grid, track)
+        pitches = [n.pitch for n in original.notes] or [60]
+        register = (min(pitches), max(pitches))
         template = NoteSequence()
         template.CopyFrom(original)
         del template.notes[:]  # the track's tempo, meter and the rest, without its notes
@@ -521,23 +533,24 @@ def vary_piece(
             except GenError:
                 continue
             context = _bar_pitch_classes(grid, track, start, end)
-            fits = [_harmony_fit(c, context, start, end) for c in candidates]
-            new = candidates[fits.index(max(fits))]
+            planned = [n for n in original.notes if start - 1e-6 <= n.start_time < end - 1e-6]
+            new = _best_bar(candidates, start, bar, planned, context, register)
+            if new is None:
+                continue  # no candidate near the bar's texture: the bar stays
             keep = [n for n in output.notes if not (_belongs(n, track) and start - 1e-6 <= n.start_time < end - 1e-6)]
             del output.notes[:]
             output.notes.extend(keep)
-            for note in new.notes:
-                if start - 1e-6 <= note.start_time < end - 1e-6:
-                    added = output.notes.add()
-                    added.CopyFrom(note)
-                    added.end_time = min(added.end_time, end)
-                    added.instrument, added.program, added.is_drum = track.instrument, track.program, False
+            for note in new:
+                added = output.notes.add()
+                added.CopyFrom(note)
+                added.instrument, added.program, added.is_drum = track.instrument, track.program, False
             replaced += 1
         if progress:
             seconds = time.perf_counter() - began
             progress(f"  {replaced} bars in {seconds:.1f} s ({replaced / max(seconds, 1e-9):.1f} bars/s)")
-        result.changed[_label(track)] = (f"{replaced} bars re-sampled by {model.config.name}, each the best of "
-                                         f"{VARY_CANDIDATES} by its harmony with the other tracks")
+        result.changed[_label(track)] = (f"{replaced} of {len(bars)} chosen bars re-sampled by {model.config.name}, "
+                                         f"each the best of {VARY_CANDIDATES} by its harmony with the other tracks "
+                                         "and its texture (bars with no candidate near it kept)")
     varied = map_times(output, analysis.from_grid)  # back to the piece's own times, controls included
     varied.total_time = max([n.end_time for n in varied.notes], default=0.0)
     if analysis.mt3_style:
