@@ -3,7 +3,8 @@
 Builds the piece from the committed multi-track fixture (drums, bass, chords, lead; repeated to 4
 minutes and written as MT3 writes MIDI: 120 bpm, 4/4, 220 ticks per quarter, velocity 127), then
 times the whole command in a fresh process (interpreter start and imports included), as a user
-runs it, and prints the seconds and the command's own report. With no --model it uses the bundled
+runs it, and prints the seconds (best and spread over --repeats runs) beside the track-by-track
+continuation (--style models) timed in the same run, and the command's own report. With no --model it uses the bundled
 default models, as `gen continue song.mid` does.
 
     python benchmarks/continue_speed.py [--model drums=runs/drums ...] [--minutes 4] [--bars 8]
@@ -50,18 +51,24 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         song = Path(folder) / "transcription.mid"
         song.write_bytes(long_transcription(args.minutes))
-        command = [sys.executable, "-m", "cli", "continue", str(song), "-o", str(Path(folder) / "out.mid"),
-                   "--bars", str(args.bars), "--seed", "1"] + [a for m in args.model for a in ("--model", m)]
-        best, output = float("inf"), ""
+        base = [sys.executable, "-m", "cli", "continue", str(song), "-o", str(Path(folder) / "out.mid"), "--force",
+                "--bars", str(args.bars), "--seed", "1"] + [a for m in args.model for a in ("--model", m)]
+        times: dict[str, list[float]] = {"piece": [], "models": []}
+        output = ""
         for _ in range(args.repeats):
-            started = time.perf_counter()
-            done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
-            best = min(best, time.perf_counter() - started)
-            if done.returncode:
-                sys.exit(done.stderr)
-            output = done.stdout
-    print(f"gen continue on a {args.minutes:g}-minute MT3-style transcription, {args.bars} bars: "
-          f"{best:.2f} s end to end (best of {args.repeats})")
+            for style in times:  # interleaved, so that the machine's drift touches both alike
+                started = time.perf_counter()
+                done = subprocess.run(base + ["--style", style], capture_output=True, text=True, cwd=ROOT)
+                times[style].append(time.perf_counter() - started)
+                if done.returncode:
+                    sys.exit(done.stderr)
+                if style == "piece":
+                    output = done.stdout
+    piece, models = times["piece"], times["models"]
+    print(f"gen continue on a {args.minutes:g}-minute MT3-style transcription, {args.bars} bars, {args.repeats} runs each:")
+    print(f"  default (--style piece): best {min(piece):.2f} s, spread {min(piece):.2f}-{max(piece):.2f} s")
+    print(f"  reference (--style models, track by track): best {min(models):.2f} s, spread {min(models):.2f}-{max(models):.2f} s")
+    print(f"  ratio default / reference (best of each): {min(piece) / min(models):.2f}")
     print(output.rstrip())
 
 

@@ -9,6 +9,12 @@ kit, at 112 quarter notes per minute in 4/4.
 4/4 whatever the music does, 220 ticks per quarter, every velocity 127, 10 ms drum hits), to try
 `gen continue` on transcription-like input.
 
+`drums.mid`: a stiff drum part, as a drum machine plays it: eight bars of a rock beat at 100 quarter
+notes per minute in 4/4 (kick, snare, closed hi-hat in eighths, a crash and a tom fill), every hit
+on the grid at velocity 100, for `gen humanize` to play. `drums_mt3.mid`: the same part as MT3
+writes a drum transcription (120 bpm whatever the music does, velocity 127), for
+`gen vary --mode humanize`.
+
 The arrangement is deterministic: the chords are picked per half bar from the tune's notes, so
 the files are the same on every run (`tests/test_bundled.py` checks that).
 """
@@ -28,6 +34,8 @@ PREFERENCE = ["G", "D", "C", "Em", "Am"]
 BASS_ROOTS = {"G": 43, "D": 38, "C": 36, "Em": 40, "Am": 45}
 FIDDLE, PIANO, BASS = 40, 0, 33
 KICK, SNARE, CLOSED_HAT = 36, 38, 42
+CRASH, HIGH_TOM, LOW_TOM = 49, 50, 45
+DRUMS_QPM = 100.0
 
 
 def tune_notes() -> list[tuple[float, float, int]]:
@@ -95,8 +103,42 @@ def arrangement():
     return sequence
 
 
+def stiff_drums():
+    """The stiff eight-bar rock beat of `drums.mid` as a NoteSequence: every hit on the grid, velocity 100."""
+    from generation.protos import NoteSequence
+
+    seconds = 60.0 / DRUMS_QPM
+    sequence = NoteSequence(ticks_per_quarter=220)
+    sequence.tempos.add(time=0.0, qpm=DRUMS_QPM)
+    sequence.time_signatures.add(time=0.0, numerator=4, denominator=4)
+    sequence.sequence_metadata.title = "A stiff rock beat, eight bars, for gen's examples"
+
+    def hit(onset: float, pitch: int) -> None:
+        sequence.notes.add(start_time=onset * seconds, end_time=(onset + 0.25) * seconds, pitch=pitch,
+                           velocity=100, instrument=9, is_drum=True)
+
+    for bar in range(BARS):
+        start = bar * 4.0
+        if bar in (0, 4):
+            hit(start, CRASH)
+        last = bar == BARS - 1
+        for eighth in range(6 if last else 8):
+            if not (eighth == 0 and bar in (0, 4)):
+                hit(start + eighth * 0.5, CLOSED_HAT)
+        for beat, pitch in ((0, KICK), (1, SNARE), (2, KICK), (3, SNARE)):
+            if not (last and beat == 3):
+                hit(start + beat, pitch)
+        if bar % 2 == 1:
+            hit(start + 2.5, KICK)
+        if last:  # a fill on the fourth beat: four 16ths down the toms
+            for sixteenth, pitch in enumerate((SNARE, HIGH_TOM, HIGH_TOM, LOW_TOM)):
+                hit(start + 3 + sixteenth * 0.25, pitch)
+    sequence.total_time = max(note.end_time for note in sequence.notes)
+    return sequence
+
+
 def write_examples(folder: Path = HERE) -> list[Path]:
-    """Writes both example files into `folder` and returns their paths."""
+    """Writes the example files into `folder` and returns their paths."""
     from generation.io.files import atomic_output
     from generation.io.writers import write_midi
     from generation.transcription import mt3_style_midi
@@ -106,7 +148,12 @@ def write_examples(folder: Path = HERE) -> list[Path]:
     write_midi(sequence, played)
     with atomic_output(transcribed) as temporary:
         Path(temporary).write_bytes(mt3_style_midi(sequence))
-    return [played, transcribed]
+    drums = stiff_drums()
+    stiff, drums_transcribed = folder / "drums.mid", folder / "drums_mt3.mid"
+    write_midi(drums, stiff)
+    with atomic_output(drums_transcribed) as temporary:
+        Path(temporary).write_bytes(mt3_style_midi(drums))
+    return [played, transcribed, stiff, drums_transcribed]
 
 
 if __name__ == "__main__":
