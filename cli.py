@@ -513,9 +513,11 @@ def _echo_progress(line: str) -> None:
 @click.option("--only-continuation", is_flag=True, help="Write only the new part (at its time after the piece).")
 @tempo_from_option()
 @click.option("--json", "as_json", is_flag=True, help="End with one JSON line describing the piece and the output.")
+@click.option("--plot", "plot_path", type=click.Path(dir_okay=False),
+              help="Also draw a piano roll (PNG) of the piece's last bars and the continuation.")
 @force_option
 def continue_command(song, output, bars, model_pairs, no_bundled, novelty, style, temperature, seed, only_continuation,
-                     tempo_from, as_json, force) -> None:
+                     tempo_from, as_json, plot_path, force) -> None:
     """Continue a piece (MT3 transcriptions included) by --bars bars, in its tempo, meter and instruments.
 
     \b
@@ -533,6 +535,8 @@ def continue_command(song, output, bars, model_pairs, no_bundled, novelty, style
         raise click.UsageError("no bundled models are installed; give --model ROLE=RUN_DIR")
     sequence = _read_one(song)
     check_output(output, force=force)
+    if plot_path:
+        check_output(plot_path, force=force)
     click.echo(f"Models: {choice.describe()}", err=True)
     if novelty is not None and style == "models":
         raise click.UsageError("--novelty sets how much of the piece's own music is rewritten: give it with --style piece")
@@ -540,6 +544,12 @@ def continue_command(song, output, bars, model_pairs, no_bundled, novelty, style
                             only_continuation=only_continuation, estimate_tempo=TEMPO_FROM[tempo_from], style=style,
                             novelty=DEFAULT_NOVELTY if novelty is None else novelty, progress=_echo_progress, name=song)
     write_midi(result.sequence, output)
+    if plot_path:
+        from generation.plot import new_notes, piano_roll
+
+        piano_roll(result.sequence, plot_path, result.analysis, new=new_notes(result.sequence, sequence),
+                   title=f"{song} and {bars} bars of continuation")
+        click.echo(f"Wrote {plot_path}", err=True)
     _print_continuation(result, song, output, as_json)
 
 
@@ -672,6 +682,40 @@ def vary(song, output, count, groove_run, mode, model_pairs, no_bundled, amount,
             "variations": [{"output": str(p), "seed": seed + k, "changed": r.changed}
                            for k, (p, r) in enumerate(zip(paths, results))],
         }))
+
+
+@cli.command()
+@click.argument("piece", type=click.Path(exists=True, dir_okay=False))
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="The PNG file to write.")
+@click.option("--original", type=click.Path(exists=True, dir_okay=False),
+              help="The piece PIECE continues or varies: its notes are drawn blue, the rest orange, and its bar "
+                   "lines are drawn.")
+@click.option("--bars-before", type=click.IntRange(min=1), default=8, show_default=True,
+              help="Bars of the original shown before the first new note.")
+@tempo_from_option()
+@force_option
+def plot(piece, output, original, bars_before, tempo_from, force) -> None:
+    """Draw a piano roll of PIECE, one panel per track, with bar lines on the music's downbeats.
+
+    \b
+    Example:
+      gen continue examples/bantry_lasses.mid -o continued.mid
+      gen plot continued.mid --original examples/bantry_lasses.mid -o roll.png
+    """
+    from generation.io.files import check_output
+    from generation.plot import new_notes, piano_roll
+    from generation.transcription import analyse
+
+    drawn = _read_one(piece)
+    reference = _read_one(original) if original else drawn
+    check_output(output, force=force)
+    try:
+        analysis = analyse(reference, estimate=TEMPO_FROM[tempo_from])
+    except GenError as error:
+        raise GenError(f"{original or piece}: {error}") from None
+    flags = new_notes(drawn, reference) if original else None
+    piano_roll(drawn, output, analysis, new=flags, bars_before=bars_before, title=f"{piece}")
+    click.echo(f"Wrote {output}")
 
 
 @cli.command()
