@@ -770,7 +770,17 @@ def data_prepare(name, source, out_dir, url, jobs, limit, quiet) -> None:
     click.echo(f"Prepared {name} in {result.output_dir}")
 
 
+# Commands that run small models one step at a time: one thread unless the user chose (generation.threads).
+INFERENCE_COMMANDS = {"sample", "continue", "vary", "humanize", "interpolate", "evaluate", "plot"}
+
+
 def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] in INFERENCE_COMMANDS and "numpy" not in sys.modules:
+        from generation.threads import inference_threads
+
+        # Set before numpy and torch load, so that their OpenMP and BLAS pools start at that size too
+        # (torch.set_num_threads alone leaves them at one per core).
+        os.environ.setdefault("OMP_NUM_THREADS", str(inference_threads()))
     cli(prog_name="gen")
 
 

@@ -24,6 +24,39 @@ def model_with(**overrides) -> EventLSTM:
 STEPS = torch.tensor([1] * (VOCAB - 2) + [0, 0])  # every token one step, the last two (START, END) none
 
 
+def decided_draws(model: EventLSTM, primer: list[int], first_step: int, tokens: list[int], u: torch.Tensor,
+                  temperature: float, top_k: int, top_p: float, banned: tuple[int, ...]) -> int:
+    """How many of the draws that picked `tokens` after `primer` (with uniforms u [draws]) no float32
+    rounding of the logits could change: the count before the first draw whose uniform lies within
+    1e-4 of a boundary of the CDF, or whose top-k or top-p cut lies within 1e-4 of a logit or a
+    probability. Two paths computing the logits (other kernels, other sums) agree up to there."""
+    sequence = torch.tensor(primer + tokens)[None]
+    steps = STEPS[sequence].clone()
+    steps[:, 0] = 0
+    with torch.no_grad():
+        all_logits = model(sequence, first_step + steps.cumsum(dim=1))[0, len(primer) - 1 :]  # [draws + 1, V]
+    for t, logits in enumerate(all_logits[: len(tokens)]):
+        scaled = logits.clone()
+        scaled[list(banned)] = float("-inf")
+        scaled = scaled / temperature
+        ordered = scaled.sort(descending=True).values
+        if top_k and top_k < len(ordered):
+            if ordered[top_k - 1] - ordered[top_k] < 1e-4:
+                return t
+            scaled = scaled.masked_fill(scaled < ordered[top_k - 1], float("-inf"))
+        if top_p < 1.0:
+            ordered, order = scaled.sort(descending=True)
+            probabilities = ordered.softmax(-1)
+            below = probabilities.cumsum(-1) - probabilities
+            if (below - top_p).abs().min() < 1e-4:
+                return t
+            scaled = scaled.masked_fill((below >= top_p).scatter(-1, order, below >= top_p), float("-inf"))
+        cdf = scaled.softmax(-1).cumsum(-1)
+        if (cdf - u[t] * cdf[-1]).abs().min() < 1e-4:
+            return t
+    return len(tokens)
+
+
 @pytest.mark.parametrize("overrides", [{}, {"attn_length": 0, "binary_counter_bits": 0, "residual_connections": False}])
 def test_stepping_gives_the_forward_passs_logits(overrides) -> None:
     model = model_with(**overrides)
@@ -34,7 +67,7 @@ def test_stepping_gives_the_forward_passs_logits(overrides) -> None:
         stepper = Stepper(model, STEPS)
         state = stepper.initial_state(3)
         stepped = torch.stack([stepper.step(state, tokens[:, t], positions[:, t]) for t in range(17)], dim=1)
-    assert torch.allclose(full, stepped, atol=1e-5)
+    assert torch.allclose(full, stepped, atol=1e-5)  # fused LSTM vs cells step by step: float32 rounding
 
 
 def test_attention_never_looks_ahead() -> None:
@@ -44,6 +77,7 @@ def test_attention_never_looks_ahead() -> None:
     changed[0, 8:] = (changed[0, 8:] + 1) % VOCAB
     with torch.no_grad():
         a, b = model(tokens, torch.arange(12)[None]), model(changed, torch.arange(12)[None])
+    # Exact on any CPU: the same kernels on the same shapes, and masked scores weigh exactly 0.
     assert torch.equal(a[:, :8], b[:, :8]) and not torch.allclose(a[:, 8:], b[:, 8:])
 
 
@@ -65,9 +99,16 @@ def test_the_fast_loop_picks_the_plain_loops_tokens(temperature, top_k, top_p) -
     options = SamplingOptions(temperature, top_k, top_p, allow_end=True)
     got = fast.sample_tokens(primer, 2, 4, 40, options, generator)
     # The fast loop draws MAX_EVENTS_PER_STEP * steps uniforms up front; the first 40 rows are u.
+    compared = 0
     for row, tokens in enumerate(got):
         plain = expected[row][: expected[row].index(VOCAB - 1) + 1] if VOCAB - 1 in expected[row] else expected[row]
-        assert tokens == plain and VOCAB - 2 not in tokens
+        assert VOCAB - 2 not in tokens
+        # Two paths compute the logits (stepped cells vs the whole forward pass): float32 rounding can
+        # move a draw that sits on a boundary, so compare the draws no rounding could change.
+        n = decided_draws(model, primer, 2, plain, u[:, row], temperature, top_k, top_p, (VOCAB - 2,))
+        assert tokens[:n] == plain[:n]
+        compared += n
+    assert compared >= 0.75 * sum(len(row) for row in got), compared
 
 
 def test_choose_follows_the_distribution_and_its_cuts() -> None:
@@ -99,7 +140,7 @@ def test_feeding_a_primer_in_one_pass_leaves_the_stepped_state() -> None:
         for t in range(tokens.shape[1]):
             position = position + (STEPS[tokens[:, t]] if t > 0 else 0)
             logits_stepped = stepper.step(stepped, tokens[:, t], position)
-        assert torch.allclose(logits_fed, logits_stepped, atol=1e-5)
+        assert torch.allclose(logits_fed, logits_stepped, atol=1e-5)  # one fused pass vs steps: float32 rounding
         next_token = torch.tensor([1, 2])
         a = stepper.step(fed, next_token, fed.position + 1)
         b = stepper.step(stepped, next_token, stepped.position + 1)
@@ -118,7 +159,7 @@ def test_blocked_attention_equals_the_full_windowed_attention() -> None:
         window = (t[None, :] <= t[:, None]) & (t[None, :] >= t[:, None] - 7)
         context = scores.masked_fill(~window, float("-inf")).softmax(-1) @ outputs
         expected = torch.tanh(model.attn_mix(torch.cat([outputs, context], dim=-1)))
-    assert torch.allclose(got, expected, atol=1e-5)
+    assert torch.allclose(got, expected, atol=1e-5)  # blocks vs one masked product: float32 rounding
 
 
 def test_a_piece_is_as_long_as_asked_unless_ending_is_allowed() -> None:

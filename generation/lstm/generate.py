@@ -18,6 +18,7 @@ import copy
 import math
 import os
 import statistics
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -67,6 +68,10 @@ class LSTMModel:
         self.config = LSTMRunConfig.from_json(read_run_config(run_dir), str(run_dir / "config.json"))
         self.encoding = self.config.encoding
         self.device = torch.device(device)
+        if self.device.type == "cpu":
+            from generation.threads import use_inference_threads
+
+            use_inference_threads()  # small models stepped one token at a time: 1 thread unless the user chose
         self.model = EventLSTM(EventLSTMConfig.from_hparams(self.config.hparams, self.encoding.vocab_size))
         try:
             self.model.load_state_dict(load_weights(checkpoint))
@@ -142,9 +147,13 @@ class LSTMModel:
         return [self._to_sequence(primed, tokens, steps, primer) for tokens in generated]
 
     def sample_tokens(self, primer_tokens: list[int], first_step: int, batch: int, num_steps: int,
-                      options: SamplingOptions, generator: Any) -> list[list[int]]:
+                      options: SamplingOptions, generator: Any,
+                      on_steps: Callable[[int], object] | None = None) -> list[list[int]]:
         """Tokens [batch][<= steps] after the primer, until each row has advanced `num_steps` steps or
-        ended. The uniforms are drawn up front ([max events, batch] from `generator`)."""
+        ended. The uniforms are drawn up front ([max events, batch] from `generator`).
+
+        `on_steps(k)` is told after each event how many of the `num_steps` steps every row has
+        completed (a row that has ended counts as complete): progress."""
         import torch
 
         from generation.lstm.model import choose
@@ -168,6 +177,8 @@ class LSTMModel:
                 moved = self.token_steps[token]
                 advanced += moved
                 done |= (token == self.encoding.end_token) | (advanced >= num_steps)
+                if on_steps is not None:
+                    on_steps(int(torch.where(done, num_steps, advanced).min()))
                 if bool(done.all()):
                     break
                 position = position + moved
