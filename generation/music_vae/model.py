@@ -411,7 +411,8 @@ class GrooVAE(nn.Module):
     ) -> torch.Tensor:
         """Samples [B, length, output_depth] from z [B, z_size]: hits in {0, 1}, velocities in [0, 1],
         offsets in [-1, 1]. controls: [length, control_depth] (shared) or [B, length, control_depth].
-        No dropout, whatever the mode. Bitwise equal to `decode_reference` for the same generator state.
+        No dropout, whatever the mode. The same as `decode_reference` for the same generator state, up to
+        float32 rounding (its kernels may sum in another order on another CPU).
 
         given_hits: the velocity and offset of each sampled hit are those expected *given* a hit
         (`dynamics_given_hits`), not Magenta's raw outputs; the same hits are drawn either way.
