@@ -1,6 +1,7 @@
 """How far `gen continue` strays from each track's range as the temperature rises.
 
-For the README's example (and any MIDI files given), continues 8 bars with the bundled models at
+For the README's example (and any MIDI files given), continues 8 bars with the bundled models
+(`--style models`: every new note from the LSTMs, so the temperature acts on all of them) at
 several temperatures and seeds, and prints per temperature: the share of new pitched notes outside
 the original track's pitch range widened by a fifth (7 semitones) each side, the widest excursion
 (semitones beyond the track's range), and the new notes per bar beside the original's. The README's
@@ -28,6 +29,8 @@ def main() -> None:
     parser.add_argument("files", nargs="*", default=[str(ROOT / "examples" / "bantry_lasses.mid")])
     parser.add_argument("--seeds", type=int, default=4)
     parser.add_argument("--bars", type=int, default=8)
+    parser.add_argument("--style", choices=("models", "piece"), default="models",
+                        help="models (default): every new note from the LSTMs, what the temperature acts on")
     args = parser.parse_args()
 
     from generation.continuation import choose_models, continue_piece, load_models
@@ -43,7 +46,8 @@ def main() -> None:
         density, original_density = [], []
         for piece in pieces:
             for seed in range(args.seeds):
-                result = continue_piece(piece, models, bars=args.bars, temperature=temperature, seed=seed)
+                result = continue_piece(piece, models, bars=args.bars, temperature=temperature, seed=seed,
+                                         style=args.style)
                 start = result.analysis.continuation_start
                 for track in result.analysis.tracks:
                     if track.is_drum:
