@@ -306,9 +306,8 @@ def _go_on_as_the_piece(grid: NoteSequence, analysis: Analysis, models: Mapping[
                     copied.end_time = min(copied.end_time, (target + 1) * bar_seconds)
                 notes.append(copied)
         chosen = model_for(track.role, models)
-        rewritten = 0
-        if chosen is not None and not track.is_drum and rewrite.any():
-            _, model = chosen
+        rewritten = varied = 0
+        if not track.is_drum and rewrite.any():
             pitches = [n.pitch for b in range(piece.first, piece.end) for n in piece.bar_notes(key, b)]
             register = (min(pitches), max(pitches))
             for k in np.flatnonzero(rewrite):
@@ -317,21 +316,59 @@ def _go_on_as_the_piece(grid: NoteSequence, analysis: Analysis, models: Mapping[
                 if not planned:
                     continue  # the track rests in this bar of the plan
                 harmony = _planned_harmony(piece, plan[k], key)
-                fresh = _rewrite_bar(model, grid, track, notes, target * bar_seconds, bar_seconds, planned, harmony,
-                                     register, temperature=temperature,
-                                     seed=(seed or 0) * 100_003 + int(k) * 1_009 + track.program)
-                if fresh is None:
-                    continue
-                notes = [n for n in notes if n not in planned] + fresh
-                rewritten += 1
+                fresh = None
+                if chosen is not None:
+                    fresh = _rewrite_bar(chosen[1], grid, track, notes, target * bar_seconds, bar_seconds, planned,
+                                         harmony, register, temperature=temperature,
+                                         seed=(seed or 0) * 100_003 + int(k) * 1_009 + track.program)
+                if fresh is not None:
+                    notes = [n for n in notes if n not in planned] + fresh
+                    rewritten += 1
+                else:  # the piece's bar, its notes moved to other tones of the bar's harmony
+                    _vary_pitches(planned, harmony, register, target * bar_seconds, rng)
+                    varied += 1
         for note in notes:
             note.instrument, note.program, note.is_drum = key
         new_notes.extend(notes)
-        source = "the piece" + (f", {rewritten} bars by {display_name(chosen[1].run_dir)}" if rewritten else "")
+        how = [f"{rewritten} bars by {display_name(chosen[1].run_dir)}" if rewritten and chosen else "",
+               f"{varied} bars varied in pitch" if varied else ""]
+        source = ", ".join(["the piece"] + [h for h in how if h])
         result.tracks.append(TrackResult(track, source, new_notes=len(notes)))
-        if progress and rewritten:
-            progress(f"  {_label(track)}: {rewritten} bars rewritten in {time.perf_counter() - began:.1f} s")
+        if progress and (rewritten or varied):
+            progress(f"  {_label(track)}: {rewritten} bars rewritten, {varied} varied, in "
+                     f"{time.perf_counter() - began:.1f} s")
     return new_notes
+
+
+NEIGHBOURHOOD = 4  # semitones a varied note may move
+
+
+def _vary_pitches(notes: list[Any], harmony: list[float], register: tuple[int, int], bar_start: float,
+                  rng: Any) -> None:
+    """Varies a bar in place the way a player embellishes a repeat: the rhythm, the note count and
+    the notes on the downbeat stay; every other note moves to a nearby tone (within NEIGHBOURHOOD
+    semitones, inside the track's register) of the bar's harmony (`harmony`: seconds per pitch
+    class), the more it sounds there and the nearer, the likelier; notes struck together stay
+    distinct."""
+    weights = np.asarray(harmony, float)
+    weights = weights / weights.max() if weights.max() > 0 else np.ones(12)
+    low, high = register
+    by_onset: dict[float, list[Any]] = {}
+    for note in notes:
+        by_onset.setdefault(round(note.start_time, 4), []).append(note)
+    for onset, struck in sorted(by_onset.items()):
+        if abs(onset - bar_start) < 1e-3:
+            continue  # the downbeat anchors the bar's harmony
+        taken = {n.pitch for n in struck}
+        for note in sorted(struck, key=lambda n: n.pitch):
+            options = [p for p in range(note.pitch - NEIGHBOURHOOD, note.pitch + NEIGHBOURHOOD + 1)
+                       if p != note.pitch and low <= p <= high and p not in taken and weights[p % 12] >= 0.15]
+            if not options:
+                continue
+            chances = np.array([weights[p % 12] / (1 + abs(p - note.pitch)) for p in options])
+            taken.discard(note.pitch)
+            note.pitch = int(options[int(rng.choice(len(options), p=chances / chances.sum()))])
+            taken.add(note.pitch)
 
 
 def _bar_span(numbers: list[int]) -> str:

@@ -374,7 +374,8 @@ def analyse(sequence: NoteSequence, *, estimate: bool | None = None) -> Analysis
         anchor = max(last.time if last else 0.0, tempo.time)  # bar lines counted from the last change
         first_downbeat = anchor % bar
     bar = 60.0 / bpm * 4 / signature[1] * signature[0]
-    bars_to_end = math.ceil((end_time - first_downbeat) / bar - 1e-6)
+    last_onset = max(n.start_time for n in notes)
+    bars_to_end = math.ceil((_ends_at(end_time, last_onset, bar) - first_downbeat) / bar - 1e-6)
     analysis = Analysis(
         mt3_style=mt3, flat_velocities=len(velocities) == 1, tempo_bpm=round(bpm, 3), tempo_source=source,
         time_signature=signature, first_downbeat=first_downbeat, end_time=end_time,
@@ -388,12 +389,19 @@ def analyse(sequence: NoteSequence, *, estimate: bool | None = None) -> Analysis
         if analysis.to_grid(first_onset) < 0:  # a pickup before the first tracked beat: one bar earlier
             analysis.grid_beat_offset += 4
         analysis.first_downbeat = float(beat_times[downbeat_index])
-        grid_end = analysis.to_grid(end_time)
+        grid_end = _ends_at(analysis.to_grid(end_time), analysis.to_grid(last_onset), analysis.bar_seconds)
         analysis.continuation_start = float(analysis.from_grid(math.ceil(grid_end / analysis.bar_seconds - 1e-6)
                                                                * analysis.bar_seconds))
         analysis.end_tempo_bpm = round(60.0 / float(beat_times[-1] - beat_times[-2]), 3)
         analysis.bars = (analysis.to_grid(end_time) - analysis.to_grid(first_onset)) / analysis.bar_seconds
     return analysis
+
+
+def _ends_at(end_time: float, last_onset: float, bar: float) -> float:
+    """Where the piece ends for its continuation: a last note ringing up to a 16th past a downbeat,
+    with no onset after it, ends on that downbeat (a piece cut at a bar line on an estimated grid
+    a few milliseconds off must not wait a whole silent bar)."""
+    return max(end_time - bar / 16, last_onset + bar / 64)
 
 
 def _beat_map(notes: Sequence[Any], bpm: float) -> tuple[np.ndarray, int] | None:
