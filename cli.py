@@ -503,8 +503,10 @@ def _echo_progress(line: str) -> None:
                    "bundled model (see `gen models`); repeatable. Roles not named keep their bundled model.")
 @click.option("--no-bundled", is_flag=True, help="Use only the --model runs: roles without one are not continued.")
 @click.option("--novelty", type=click.FloatRange(0, 1), default=None,
-              help="Share of each pitched track's new bars written anew by its model, the rest played from the "
-                   "piece's own bars as its structure goes on (0: only the piece's bars; default: 0.25, README).")
+              help="Share of each pitched track's new bars made new: written by its model where a candidate fits "
+                   "the bar's harmony and texture, else the piece's bar with its notes moved within the harmony; "
+                   "the rest are the piece's own bars as its structure goes on (0: only the piece's bars; "
+                   "default: 0.5, the closest to real continuations, README).")
 @click.option("--style", type=click.Choice(["piece", "models"]), default="piece", show_default=True,
               help="piece: go on as the piece goes (its structure, every track's texture, one harmony); models: "
                    "each track continued on its own by its role's model (before version 0.2).")

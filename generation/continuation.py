@@ -160,7 +160,7 @@ def _on_its_grid(sequence: NoteSequence, estimate_tempo: bool | None, name: str)
 
 
 STYLES = ("piece", "models")
-DEFAULT_NOVELTY = 0.25
+DEFAULT_NOVELTY = 0.5
 CONTEXT_BARS = 4  # bars of the piece's end that the plan matches against its earlier bars
 STRUCTURE_BARS = 128  # the plan looks this far back: bounded work on a long piece
 
@@ -286,7 +286,6 @@ def _go_on_as_the_piece(grid: NoteSequence, analysis: Analysis, models: Mapping[
     rest_window = range(end_bar - max(CONTEXT_BARS, period), end_bar)
     new_notes: list[Any] = []
     targets = [end_bar + k for k in range(bars)]
-    rewrite = rng.random(bars) < novelty
     for track in analysis.tracks:
         key = (track.instrument, track.program, track.is_drum)
         if key not in piece.tracks or not piece.plays(key, rest_window):
@@ -307,6 +306,9 @@ def _go_on_as_the_piece(grid: NoteSequence, analysis: Analysis, models: Mapping[
                 notes.append(copied)
         chosen = model_for(track.role, models)
         rewritten = varied = 0
+        # Each track draws its own bars, so that a varied bar mostly sounds against the piece's own
+        # music in the other tracks.
+        rewrite = rng.random(bars) < novelty
         if not track.is_drum and rewrite.any():
             pitches = [n.pitch for b in range(piece.first, piece.end) for n in piece.bar_notes(key, b)]
             register = (min(pitches), max(pitches))
@@ -316,16 +318,19 @@ def _go_on_as_the_piece(grid: NoteSequence, analysis: Analysis, models: Mapping[
                 if not planned:
                     continue  # the track rests in this bar of the plan
                 harmony = _planned_harmony(piece, plan[k], key)
+                shift = (target - plan[k]) * bar_seconds
+                sounding = [(n.start_time + shift, n.end_time + shift, n.pitch) for other in piece.tracks
+                            if other != key and not other[2] for n in piece.bar_notes(other, plan[k])]
                 fresh = None
                 if chosen is not None:
                     fresh = _rewrite_bar(chosen[1], grid, track, notes, target * bar_seconds, bar_seconds, planned,
-                                         harmony, register, temperature=temperature,
+                                         harmony, register, sounding, temperature=temperature,
                                          seed=(seed or 0) * 100_003 + int(k) * 1_009 + track.program)
                 if fresh is not None:
                     notes = [n for n in notes if n not in planned] + fresh
                     rewritten += 1
                 else:  # the piece's bar, its notes moved to other tones of the bar's harmony
-                    _vary_pitches(planned, harmony, register, target * bar_seconds, rng)
+                    _vary_pitches(planned, sounding, register, target * bar_seconds, rng)
                     varied += 1
         for note in notes:
             note.instrument, note.program, note.is_drum = key
@@ -341,34 +346,51 @@ def _go_on_as_the_piece(grid: NoteSequence, analysis: Analysis, models: Mapping[
 
 
 NEIGHBOURHOOD = 4  # semitones a varied note may move
+CHORD_TONE = 0.35  # a pitch class sounding this share of the loudest one's time, at a note, is its harmony
 
 
-def _vary_pitches(notes: list[Any], harmony: list[float], register: tuple[int, int], bar_start: float,
-                  rng: Any) -> None:
+def _vary_pitches(notes: list[Any], sounding: list[tuple[float, float, int]], register: tuple[int, int],
+                  bar_start: float, rng: Any) -> None:
     """Varies a bar in place the way a player embellishes a repeat: the rhythm, the note count and
     the notes on the downbeat stay; every other note moves to a nearby tone (within NEIGHBOURHOOD
-    semitones, inside the track's register) of the bar's harmony (`harmony`: seconds per pitch
-    class), the more it sounds there and the nearer, the likelier; notes struck together stay
-    distinct."""
-    weights = np.asarray(harmony, float)
-    weights = weights / weights.max() if weights.max() > 0 else np.ones(12)
+    semitones, inside the track's register) of the harmony sounding with it (`sounding`: the other
+    tracks' (start, end, pitch) in this bar; where they are silent, the track's own bar), the more
+    it sounds and the nearer, the likelier; notes struck together stay distinct."""
     low, high = register
+    centre = (low + high) / 2
+    low, high = int(min(low, centre - 6)), int(max(high, centre + 6))
+    own = [(n.start_time, n.end_time, n.pitch) for n in notes]
     by_onset: dict[float, list[Any]] = {}
     for note in notes:
         by_onset.setdefault(round(note.start_time, 4), []).append(note)
     for onset, struck in sorted(by_onset.items()):
         if abs(onset - bar_start) < 1e-3:
             continue  # the downbeat anchors the bar's harmony
+        end = max(n.end_time for n in struck)
+        weights = _sounding_weights(sounding, onset, end)
+        if not weights.any():
+            weights = _sounding_weights(own, bar_start, end + 1e9)
+        weights = weights / weights.max()
         taken = {n.pitch for n in struck}
         for note in sorted(struck, key=lambda n: n.pitch):
             options = [p for p in range(note.pitch - NEIGHBOURHOOD, note.pitch + NEIGHBOURHOOD + 1)
-                       if p != note.pitch and low <= p <= high and p not in taken and weights[p % 12] >= 0.15]
+                       if p != note.pitch and low <= p <= high and p not in taken and weights[p % 12] >= CHORD_TONE]
             if not options:
                 continue
             chances = np.array([weights[p % 12] / (1 + abs(p - note.pitch)) for p in options])
             taken.discard(note.pitch)
             note.pitch = int(options[int(rng.choice(len(options), p=chances / chances.sum()))])
             taken.add(note.pitch)
+
+
+def _sounding_weights(notes: list[tuple[float, float, int]], start: float, end: float) -> Any:
+    """Seconds each pitch class sounds within [start, end) among (start, end, pitch) notes."""
+    weights = np.zeros(12)
+    for note_start, note_end, pitch in notes:
+        overlap = min(note_end, end) - max(note_start, start)
+        if overlap > 0:
+            weights[pitch % 12] += overlap
+    return weights
 
 
 def _bar_span(numbers: list[int]) -> str:
@@ -433,8 +455,8 @@ def _texture_distance(bar: list[Any], planned: list[Any], start: float, bar_seco
 
 
 def _rewrite_bar(model: Any, grid: NoteSequence, track: Track, notes_so_far: list[Any], start: float,
-                 bar_seconds: float, planned: list[Any], harmony: list[float], register: tuple[int, int], *,
-                 temperature: float, seed: int) -> list[Any] | None:
+                 bar_seconds: float, planned: list[Any], harmony: list[float], register: tuple[int, int],
+                 sounding: list[tuple[float, float, int]], *, temperature: float, seed: int) -> list[Any] | None:
     """A new bar for `track` from `model`, primed with everything the track played before `start`
     (the piece's notes, then the continuation's): the best of REWRITE_CANDIDATES (`_best_bar`)."""
     primer = _track_notes(grid, track)
@@ -446,24 +468,46 @@ def _rewrite_bar(model: Any, grid: NoteSequence, track: Track, notes_so_far: lis
                                   seed=seed, start_time=start)
     except GenError:
         return None
-    return _best_bar(candidates, start, bar_seconds, planned, harmony, register)
+    return _best_bar(candidates, start, bar_seconds, planned, harmony, register, sounding)
+
+
+DISSONANT = {1, 2, 6, 10, 11}  # interval classes (semitones, mod 12) that clash between two tracks
+MORE_DISSONANCE = 0.05  # a new bar may clash with the other tracks this much more than the planned bar
+
+
+def _dissonance(notes: list[Any], sounding: list[tuple[float, float, int]]) -> float:
+    """The share (by overlapping seconds) of `notes`' overlaps with `sounding` (other tracks'
+    (start, end, pitch)) at a DISSONANT interval; 0 with no overlap."""
+    clash = total = 0.0
+    for note in notes:
+        for start, end, pitch in sounding:
+            overlap = min(note.end_time, end) - max(note.start_time, start)
+            if overlap > 0:
+                total += overlap
+                clash += overlap * (abs(note.pitch - pitch) % 12 in DISSONANT)
+    return clash / total if total else 0.0
 
 
 def _best_bar(candidates: list[NoteSequence], start: float, bar_seconds: float, planned: list[Any],
-              harmony: list[float], register: tuple[int, int]) -> list[Any] | None:
+              harmony: list[float], register: tuple[int, int],
+              sounding: list[tuple[float, float, int]] | None = None) -> list[Any] | None:
     """Of candidate bars (their notes from `start` for a bar), the one that best fits the planned
     bar's harmony (`_harmony_fit`) less its distance from the planned bar's texture
-    (`_texture_distance`), in the planned bar's dynamics; None when none is within
-    MAX_TEXTURE_DISTANCE (the planned bar then stays)."""
+    (`_texture_distance`) and twice its clashes with the other tracks (`_dissonance` against
+    `sounding`), in the planned bar's dynamics; None when none is within MAX_TEXTURE_DISTANCE and
+    MORE_DISSONANCE of the planned bar's own clashes (the planned bar then stays)."""
     import math
 
     end = start + bar_seconds
+    sounding = sounding or []
+    allowed = _dissonance(planned, sounding) + MORE_DISSONANCE
     best, best_score = None, -math.inf
     for candidate in candidates:
         bar = [n for n in candidate.notes if start - 1e-6 <= n.start_time < end - 1e-6]
         distance = _texture_distance(bar, planned, start, bar_seconds, register)
-        score = _harmony_fit(candidate, harmony, start, end) - distance
-        if distance <= MAX_TEXTURE_DISTANCE and score > best_score:
+        clashes = _dissonance(bar, sounding)
+        score = _harmony_fit(candidate, harmony, start, end) - distance - 2 * clashes
+        if distance <= MAX_TEXTURE_DISTANCE and clashes <= allowed and score > best_score:
             best, best_score = bar, score
     if best is None:
         return None
@@ -571,7 +615,9 @@ def vary_piece(
                 continue
             context = _bar_pitch_classes(grid, track, start, end)
             planned = [n for n in original.notes if start - 1e-6 <= n.start_time < end - 1e-6]
-            new = _best_bar(candidates, start, bar, planned, context, register)
+            others = [(n.start_time, n.end_time, n.pitch) for n in grid.notes
+                      if not n.is_drum and not _belongs(n, track) and n.end_time > start and n.start_time < end]
+            new = _best_bar(candidates, start, bar, planned, context, register, others)
             if new is None:
                 continue  # no candidate near the bar's texture: the bar stays
             keep = [n for n in output.notes if not (_belongs(n, track) and start - 1e-6 <= n.start_time < end - 1e-6)]

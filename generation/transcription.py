@@ -401,7 +401,7 @@ def _ends_at(end_time: float, last_onset: float, bar: float) -> float:
     """Where the piece ends for its continuation: a last note ringing up to a 16th past a downbeat,
     with no onset after it, ends on that downbeat (a piece cut at a bar line on an estimated grid
     a few milliseconds off must not wait a whole silent bar)."""
-    return max(end_time - bar / 16, last_onset + bar / 64)
+    return max(end_time - bar / 16, last_onset + 1e-3)
 
 
 def _beat_map(notes: Sequence[Any], bpm: float) -> tuple[np.ndarray, int] | None:
