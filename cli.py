@@ -30,6 +30,9 @@ def cli() -> None:
     """gen: Magenta-style music generation. NoteSequence TFRecords in, new music out."""
 
 
+force_option = click.option("--force", is_flag=True, help="Replace output files that exist already.")
+
+
 @cli.command()
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(exists=True))
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
@@ -45,7 +48,8 @@ def cli() -> None:
 @click.option("--report", "report_path", type=click.Path(dir_okay=False),
               help="Also write the full report (every skipped file and warning) as JSON.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
-def preprocess(inputs, output, metadata, split_text, jobs, keep_duplicates, report_path, quiet) -> None:
+@force_option
+def preprocess(inputs, output, metadata, split_text, jobs, keep_duplicates, report_path, quiet, force) -> None:
     """Convert MIDI, MusicXML, ABC and kern files to TFRecord files of NoteSequences.
 
     Directories are searched recursively. Bad files are skipped with their reason.
@@ -60,6 +64,15 @@ def preprocess(inputs, output, metadata, split_text, jobs, keep_duplicates, repo
     if metadata and split_text:
         raise click.UsageError("--metadata already assigns splits; use one of --metadata and --split.")
     fractions = parse_split_fractions(split_text) if split_text else None
+    from pathlib import Path
+
+    from generation.errors import OutputError
+
+    target = Path(output)
+    earlier = sorted(target.parent.glob(f"{target.name}.tfrecord")) + sorted(target.parent.glob(f"{target.name}-*.tfrecord"))
+    if earlier and not force:
+        raise OutputError(f"{earlier[0]}: exists already; give --force to replace it"
+                          + (f" (and {len(earlier) - 1} more)" if len(earlier) > 1 else ""))
     report = run_preprocess(
         inputs, output, metadata=metadata, split_fractions=fractions, jobs=jobs,
         dedup=not keep_duplicates, progress=not quiet,
@@ -167,7 +180,6 @@ raw_dynamics_option = click.option(
          "(which an unsure model otherwise plays too softly and too close to the grid).")
 
 
-force_option = click.option("--force", is_flag=True, help="Replace output files that exist already.")
 
 
 def seed_option(what: str = "result"):

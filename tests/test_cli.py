@@ -188,3 +188,11 @@ def test_every_seed_defaults_to_zero() -> None:
         {name: 0 for name, seed in seeds.items() if seed is not None}
     assert {"sample", "continue", "vary", "humanize", "interpolate", "train", "evaluate"} <= \
         {name for name, seed in seeds.items() if seed is not None}
+
+
+def test_preprocess_does_not_overwrite_earlier_output_unless_forced(tmp_path: Path) -> None:
+    out = tmp_path / "groove"
+    assert run("preprocess", str(FIXTURES / "groove"), "-o", str(out), "-q", "-j", "1").exit_code == 0
+    again = run("preprocess", str(FIXTURES / "groove"), "-o", str(out), "-q", "-j", "1")
+    assert again.exit_code == 1 and "exists already; give --force" in again.stderr
+    assert run("preprocess", str(FIXTURES / "groove"), "-o", str(out), "-q", "-j", "1", "--force").exit_code == 0
