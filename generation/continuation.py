@@ -454,21 +454,50 @@ def _texture_distance(bar: list[Any], planned: list[Any], start: float, bar_seco
     return float(distance + abs(c_median - median) / 12 + abs(c_at_once - at_once) / 4 + 2 * outside + rhythm)
 
 
+PRIMER_BARS = 16  # a rewritten bar is primed with this many bars before it: bounded work on a long piece
+
+
 def _rewrite_bar(model: Any, grid: NoteSequence, track: Track, notes_so_far: list[Any], start: float,
                  bar_seconds: float, planned: list[Any], harmony: list[float], register: tuple[int, int],
                  sounding: list[tuple[float, float, int]], *, temperature: float, seed: int) -> list[Any] | None:
-    """A new bar for `track` from `model`, primed with everything the track played before `start`
-    (the piece's notes, then the continuation's): the best of REWRITE_CANDIDATES (`_best_bar`)."""
-    primer = _track_notes(grid, track)
-    primer.notes.extend(n for n in notes_so_far if n.start_time < start - 1e-6)
-    primer.total_time = start
+    """A new bar for `track` from `model`, primed with the last PRIMER_BARS bars the track played
+    before `start` (the piece's notes, then the continuation's): the best of REWRITE_CANDIDATES
+    (`_best_bar`)."""
+    template = _track_notes(grid, track)
+    played = list(template.notes) + [n for n in notes_so_far if n.start_time < start - 1e-6]
+    del template.notes[:]
+    primer, offset = _recent_primer(template, played, start, bar_seconds)
     try:
         candidates = model.sample(REWRITE_CANDIDATES, primer, bars=1 if model.encoding.metric else None,
                                   seconds=None if model.encoding.metric else bar_seconds, temperature=temperature,
-                                  seed=seed, start_time=start)
+                                  seed=seed, start_time=start - offset)
     except GenError:
         return None
+    for candidate in candidates:
+        for note in candidate.notes:
+            note.start_time += offset
+            note.end_time += offset
     return _best_bar(candidates, start, bar_seconds, planned, harmony, register, sounding)
+
+
+def _recent_primer(template: NoteSequence, notes: list[Any], start: float, bar_seconds: float
+                   ) -> tuple[NoteSequence, float]:
+    """(a primer of `notes` from PRIMER_BARS bars before `start`, moved back by whole bars so that it
+    begins near 0, and the seconds it was moved): the model reads a bounded window on the same grid."""
+    import math
+
+    offset = max(0, math.floor(start / bar_seconds + 1e-9) - PRIMER_BARS) * bar_seconds
+    primer = NoteSequence()
+    primer.CopyFrom(template)
+    del primer.notes[:]
+    for note in notes:
+        if note.start_time >= offset - 1e-6 and note.start_time < start - 1e-6:
+            added = primer.notes.add()
+            added.CopyFrom(note)
+            added.start_time -= offset
+            added.end_time -= offset
+    primer.total_time = start - offset
+    return primer, offset
 
 
 DISSONANT = {1, 2, 6, 10, 11}  # interval classes (semitones, mod 12) that clash between two tracks
@@ -601,18 +630,19 @@ def vary_piece(
         began = time.perf_counter()
         for number in bars:
             start, end = number * bar, (number + 1) * bar
-            primer = NoteSequence()
-            primer.CopyFrom(template)
-            primer.notes.extend(n for n in original.notes if n.start_time < start - 1e-6)
+            primer, offset = _recent_primer(template, list(original.notes), start, bar)
             if not primer.notes:
                 continue  # nothing before this bar to go on from
-            primer.total_time = start
             try:
                 candidates = model.sample(VARY_CANDIDATES, primer, bars=1 if model.encoding.metric else None,
                                           seconds=None if model.encoding.metric else bar, temperature=temperature,
-                                          seed=seed * 100_003 + index * 1_009 + number, start_time=start)
+                                          seed=seed * 100_003 + index * 1_009 + number, start_time=start - offset)
             except GenError:
                 continue
+            for candidate in candidates:
+                for note in candidate.notes:
+                    note.start_time += offset
+                    note.end_time += offset
             context = _bar_pitch_classes(grid, track, start, end)
             planned = [n for n in original.notes if start - 1e-6 <= n.start_time < end - 1e-6]
             others = [(n.start_time, n.end_time, n.pitch) for n in grid.notes
