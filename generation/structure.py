@@ -139,9 +139,9 @@ def plan_bars(bars: Bars, count: int, *, context: int = 4, rng: np.random.Genera
             offsets = np.arange(-length + 1, 1)
             scores = np.mean([similarity[recent[i], candidates + offsets[i]] for i in range(length)], axis=0)
             scores = scores + 0.02 * candidates / bars.count
-            # The bar just played, played again, counts less: no bar repeated over and over unless
-            # the piece itself does that (then its similarity still wins).
-            scores = scores - 0.15 * (candidates + 1 == played[-1])
+            # A bar the plan played within its last four bars counts less again: no bar repeated
+            # over and over unless the piece itself does that (then its similarity still wins).
+            scores = scores - 0.15 * np.array([played[len(played) - len(plan):][-4:].count(j + 1) for j in candidates])
             if spread > 0 and rng is not None:
                 weights = np.exp((scores - scores.max()) / spread)
                 j = int(rng.choice(candidates, p=weights / weights.sum()))
