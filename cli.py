@@ -572,6 +572,13 @@ def _tempo_words(a) -> str:
     return f"{a.tempo_bpm:.1f} bpm ({a.tempo_source}{drift})"
 
 
+def _piece_json(a) -> dict:
+    """What `--json` says of the piece itself, for `gen continue` and `gen vary` alike."""
+    return {"tempo_bpm": a.tempo_bpm, "tempo_source": a.tempo_source, "end_tempo_bpm": a.end_tempo_bpm,
+            "tempo_drifts": a.drifting, "time_signature": f"{a.time_signature[0]}/{a.time_signature[1]}",
+            "key": a.key, "bars": round(a.bars, 3), "mt3_style": a.mt3_style}
+
+
 def _print_continuation(result, song, output, as_json) -> None:
     a = result.analysis
     style = "MT3-style transcription" if a.mt3_style else "MIDI"
@@ -588,10 +595,7 @@ def _print_continuation(result, song, output, as_json) -> None:
     click.echo(f"Wrote {output}: {result.bars} bars from {a.continuation_start:.3f} s")
     if as_json:
         click.echo(json.dumps({
-            "tempo_bpm": a.tempo_bpm, "tempo_source": a.tempo_source, "end_tempo_bpm": a.end_tempo_bpm,
-            "tempo_drifts": a.drifting,
-            "time_signature": f"{a.time_signature[0]}/{a.time_signature[1]}", "key": a.key, "bars": round(a.bars, 3),
-            "mt3_style": a.mt3_style, "continuation_start": a.continuation_start,
+            **_piece_json(a), "continuation_start": a.continuation_start,
             "tracks": [{"role": i.track.role, "program": i.track.program, "instrument_name": i.track.instrument_name,
                         "is_drum": i.track.is_drum,
                         "notes": i.track.notes, "new_notes": i.new_notes, "model": i.model, "skipped": i.skipped}
@@ -686,10 +690,7 @@ def vary(song, output, count, groove_run, mode, model_pairs, no_bundled, amount,
             click.echo(f"  {label}: {what}")
     if as_json:
         click.echo(json.dumps({
-            "tempo_bpm": a.tempo_bpm, "tempo_source": a.tempo_source, "end_tempo_bpm": a.end_tempo_bpm,
-            "tempo_drifts": a.drifting,
-            "time_signature": f"{a.time_signature[0]}/{a.time_signature[1]}", "key": a.key, "bars": round(a.bars, 3),
-            "mt3_style": a.mt3_style,
+            **_piece_json(a),
             "tracks": [{"role": t.role, "program": t.program, "instrument_name": t.instrument_name,
                         "is_drum": t.is_drum, "notes": t.notes} for t in a.tracks],
             "changed": results[0].changed, "output": [str(p) for p in paths] if count > 1 else str(paths[0]),

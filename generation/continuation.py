@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import copy
 import time
-
-import numpy as np
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from generation.bundled import display_name
+from generation.continuation_metrics import DISSONANT_INTERVALS
 from generation.errors import BadInputFile, GenError
 from generation.protos import NoteSequence
 from generation.transcription import ROLES, Analysis, Track, analyse, map_times, on_grid, set_grid
@@ -295,10 +296,10 @@ def _go_on_as_the_piece(grid: NoteSequence, analysis: Analysis, models: Mapping[
         notes: list[Any] = []
         for k, (target, source) in enumerate(zip(targets, plan)):
             held_on = k + 1 < len(plan) and plan[k + 1] == source + 1
+            shift = (target - source) * bar_seconds
             for note in piece.bar_notes(key, source):
                 copied = type(note)()
                 copied.CopyFrom(note)
-                shift = (target - source) * bar_seconds
                 copied.start_time += shift
                 copied.end_time += shift
                 if not held_on:  # the next bar is not this bar's successor: nothing rings into it
@@ -426,13 +427,6 @@ MAX_TEXTURE_DISTANCE = 0.5
 REGISTER_MARGIN = 5  # semitones beyond a track's lowest and highest notes still in its register
 
 
-def _onsets(notes: list[Any], start: float, bar_seconds: float) -> Any:
-    vector = np.zeros(16)
-    for note in notes:
-        vector[int(round((note.start_time - start) / bar_seconds * 16)) % 16] += 1
-    return vector
-
-
 def _texture_distance(bar: list[Any], planned: list[Any], start: float, bar_seconds: float,
                       register: tuple[int, int]) -> float:
     """How far a candidate bar's texture is from the planned one: note count (log ratio), register
@@ -449,7 +443,7 @@ def _texture_distance(bar: list[Any], planned: list[Any], start: float, bar_seco
     centre = (low + high) / 2  # a track of one or two pitches still has an octave to move in
     low, high = min(low, centre - 6), max(high, centre + 6)
     outside = np.mean([not (low - REGISTER_MARGIN <= n.pitch <= high + REGISTER_MARGIN) for n in bar])
-    a, b = _onsets(bar, start, bar_seconds), _onsets(planned, start, bar_seconds)
+    a, b = structure.onset_pattern(bar, start, bar_seconds), structure.onset_pattern(planned, start, bar_seconds)
     rhythm = 1 - float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b)))
     return float(distance + abs(c_median - median) / 12 + abs(c_at_once - at_once) / 4 + 2 * outside + rhythm)
 
@@ -466,9 +460,37 @@ def _rewrite_bar(model: Any, grid: NoteSequence, track: Track, notes_so_far: lis
     template = _track_notes(grid, track)
     played = list(template.notes) + [n for n in notes_so_far if n.start_time < start - 1e-6]
     del template.notes[:]
-    primer, offset = _recent_primer(template, played, start, bar_seconds)
+    candidates = _sample_bar(model, REWRITE_CANDIDATES, template, played, start, bar_seconds,
+                             temperature=temperature, seed=seed)
+    if candidates is None:
+        return None
+    return _best_bar(candidates, start, bar_seconds, planned, harmony, register, sounding)
+
+
+def _sample_bar(model: Any, count: int, template: NoteSequence, notes: list[Any], start: float,
+                bar_seconds: float, *, temperature: float, seed: int) -> list[NoteSequence] | None:
+    """`count` candidates from `model` for the bar at `start` (grid seconds), primed with `notes`
+    from PRIMER_BARS bars before it in `template`'s tempo and meter: the primer is moved back by
+    whole bars to begin near 0 (the model reads a bounded window on the same grid) and the
+    candidates moved forward again. None when there is nothing to prime with or the model gives
+    nothing."""
+    import math
+
+    offset = max(0, math.floor(start / bar_seconds + 1e-9) - PRIMER_BARS) * bar_seconds
+    primer = NoteSequence()
+    primer.CopyFrom(template)
+    del primer.notes[:]
+    for note in notes:
+        if offset - 1e-6 <= note.start_time < start - 1e-6:
+            added = primer.notes.add()
+            added.CopyFrom(note)
+            added.start_time -= offset
+            added.end_time -= offset
+    if not primer.notes:
+        return None
+    primer.total_time = start - offset
     try:
-        candidates = model.sample(REWRITE_CANDIDATES, primer, bars=1 if model.encoding.metric else None,
+        candidates = model.sample(count, primer, bars=1 if model.encoding.metric else None,
                                   seconds=None if model.encoding.metric else bar_seconds, temperature=temperature,
                                   seed=seed, start_time=start - offset)
     except GenError:
@@ -477,43 +499,22 @@ def _rewrite_bar(model: Any, grid: NoteSequence, track: Track, notes_so_far: lis
         for note in candidate.notes:
             note.start_time += offset
             note.end_time += offset
-    return _best_bar(candidates, start, bar_seconds, planned, harmony, register, sounding)
+    return candidates
 
 
-def _recent_primer(template: NoteSequence, notes: list[Any], start: float, bar_seconds: float
-                   ) -> tuple[NoteSequence, float]:
-    """(a primer of `notes` from PRIMER_BARS bars before `start`, moved back by whole bars so that it
-    begins near 0, and the seconds it was moved): the model reads a bounded window on the same grid."""
-    import math
-
-    offset = max(0, math.floor(start / bar_seconds + 1e-9) - PRIMER_BARS) * bar_seconds
-    primer = NoteSequence()
-    primer.CopyFrom(template)
-    del primer.notes[:]
-    for note in notes:
-        if note.start_time >= offset - 1e-6 and note.start_time < start - 1e-6:
-            added = primer.notes.add()
-            added.CopyFrom(note)
-            added.start_time -= offset
-            added.end_time -= offset
-    primer.total_time = start - offset
-    return primer, offset
-
-
-DISSONANT = {1, 2, 6, 10, 11}  # interval classes (semitones, mod 12) that clash between two tracks
 MORE_DISSONANCE = 0.05  # a new bar may clash with the other tracks this much more than the planned bar
 
 
 def _dissonance(notes: list[Any], sounding: list[tuple[float, float, int]]) -> float:
     """The share (by overlapping seconds) of `notes`' overlaps with `sounding` (other tracks'
-    (start, end, pitch)) at a DISSONANT interval; 0 with no overlap."""
+    (start, end, pitch)) at a clashing interval (the benchmark's DISSONANT_INTERVALS); 0 with no overlap."""
     clash = total = 0.0
     for note in notes:
         for start, end, pitch in sounding:
             overlap = min(note.end_time, end) - max(note.start_time, start)
             if overlap > 0:
                 total += overlap
-                clash += overlap * (abs(note.pitch - pitch) % 12 in DISSONANT)
+                clash += overlap * (abs(note.pitch - pitch) % 12 in DISSONANT_INTERVALS)
     return clash / total if total else 0.0
 
 
@@ -630,19 +631,10 @@ def vary_piece(
         began = time.perf_counter()
         for number in bars:
             start, end = number * bar, (number + 1) * bar
-            primer, offset = _recent_primer(template, list(original.notes), start, bar)
-            if not primer.notes:
-                continue  # nothing before this bar to go on from
-            try:
-                candidates = model.sample(VARY_CANDIDATES, primer, bars=1 if model.encoding.metric else None,
-                                          seconds=None if model.encoding.metric else bar, temperature=temperature,
-                                          seed=seed * 100_003 + index * 1_009 + number, start_time=start - offset)
-            except GenError:
-                continue
-            for candidate in candidates:
-                for note in candidate.notes:
-                    note.start_time += offset
-                    note.end_time += offset
+            candidates = _sample_bar(model, VARY_CANDIDATES, template, list(original.notes), start, bar,
+                                     temperature=temperature, seed=seed * 100_003 + index * 1_009 + number)
+            if candidates is None:
+                continue  # nothing before this bar to go on from, or nothing from the model
             context = _bar_pitch_classes(grid, track, start, end)
             planned = [n for n in original.notes if start - 1e-6 <= n.start_time < end - 1e-6]
             others = [(n.start_time, n.end_time, n.pitch) for n in grid.notes
@@ -681,16 +673,11 @@ def _bar_pitch_classes(grid: NoteSequence, track: Track, start: float, end: floa
     """Seconds each pitch class sounds in [start, end) in the other pitched tracks; where they are
     silent, in this track's own original bar (what the re-sampled bar should agree with)."""
     for others in (True, False):
-        weights = [0.0] * 12
-        for note in grid.notes:
-            if note.is_drum or _belongs(note, track) != (not others):
-                continue
-            overlap = min(note.end_time, end) - max(note.start_time, start)
-            if overlap > 0:
-                weights[note.pitch % 12] += overlap
-        if any(weights):
-            return weights
-    return weights
+        weights = _sounding_weights([(n.start_time, n.end_time, n.pitch) for n in grid.notes
+                                     if not n.is_drum and _belongs(n, track) != others], start, end)
+        if weights.any():
+            return weights.tolist()
+    return weights.tolist()
 
 
 def _harmony_fit(candidate: NoteSequence, context: list[float], start: float, end: float) -> float:

@@ -83,8 +83,7 @@ def bars_of(grid: NoteSequence, bar_seconds: float, end_time: float) -> Bars:
         bar = min(max(bar, first), end - 1)
         result.notes.setdefault((track_key(note), bar), []).append(note)
         row, col = bar - first, column[track_key(note)]
-        position = int(round((note.start_time - bar * bar_seconds) / step)) % STEPS_PER_BAR
-        features[row, col, 12 + position] += 1.0
+        features[row, col, 12 + bar_position(note.start_time, bar * bar_seconds, bar_seconds)] += 1.0
         if not note.is_drum:
             features[row, col, note.pitch % 12] += max(min(note.end_time, (bar + 1) * bar_seconds) - note.start_time, step)
         else:  # drums: which drums, in place of pitch classes
@@ -208,9 +207,21 @@ def bar_chords(grid: NoteSequence, bar_seconds: float, qpm: float, beats_per_bar
 
 def texture(notes: Sequence[Any]) -> tuple[float, float, float]:
     """(notes, median pitch, most notes at once) of one track's notes in a bar; (0, nan, 0) when none."""
-    pitched = [n for n in notes]
-    if not pitched:
+    if not notes:
         return 0.0, float("nan"), 0.0
-    onsets = np.round([n.start_time for n in pitched], 3)
+    onsets = np.round([n.start_time for n in notes], 3)
     _, counts = np.unique(onsets, return_counts=True)
-    return float(len(pitched)), float(np.median([n.pitch for n in pitched])), float(counts.max())
+    return float(len(notes)), float(np.median([n.pitch for n in notes])), float(counts.max())
+
+
+def bar_position(time: float, bar_start: float, bar_seconds: float) -> int:
+    """The 16th (0 to STEPS_PER_BAR - 1) of the bar starting at `bar_start` nearest to `time`."""
+    return int(round((time - bar_start) / bar_seconds * STEPS_PER_BAR)) % STEPS_PER_BAR
+
+
+def onset_pattern(notes: Sequence[Any], bar_start: float, bar_seconds: float) -> np.ndarray:
+    """[STEPS_PER_BAR] onsets of `notes` on each 16th of the bar starting at `bar_start`."""
+    pattern = np.zeros(STEPS_PER_BAR)
+    for note in notes:
+        pattern[bar_position(note.start_time, bar_start, bar_seconds)] += 1
+    return pattern

@@ -24,7 +24,7 @@ a bar apart get their own tempo and phase, and the beats are walked through them
 instead, when the steady grid would stray more than a 16th note from it somewhere: the models see
 every beat on the grid's beat (`Analysis.to_grid`), and the continuation goes on at the tempo of
 the piece's last seconds, from its own last beats (`Analysis.from_grid`). The original notes never
-move; an MT3 file's tempo map gets each bar's tempo (`tempo_map`).
+move; an MT3 file's tempo map gets each bar's tempo (`midi_grid`).
 """
 
 from __future__ import annotations
@@ -469,45 +469,34 @@ def downbeat_tempos(analysis: Analysis, until: float) -> list[tuple[float, float
     return [t for t in tempos if t[0] <= until] or tempos[:1]
 
 
-def tempo_map(analysis: Analysis, until: float) -> list[tuple[float, float]]:
-    """(time in seconds, quarter notes per minute) for a MIDI file of the piece (and its continuation)
-    up to `until`, from time 0. MIDI counts bars from time 0, so the music before the first downbeat
-    (a pickup) gets a tempo of its own under which it lasts whole beats (`meter_map` gives it a
-    short bar): every bar line after it falls on one of the music's downbeats."""
+def midi_grid(analysis: Analysis, until: float) -> tuple[list[tuple[float, float]], list[tuple[float, int, int]]]:
+    """(tempo map: (time in seconds, quarter notes per minute), meter map: (time in seconds,
+    numerator, denominator)) for a MIDI file of the piece (and its continuation) up to `until`, from
+    time 0. MIDI counts bars from time 0, so the music before the first downbeat (a pickup) gets a
+    tempo of its own under which it lasts whole beats, and a bar of those beats: every bar line
+    after it falls on one of the music's downbeats."""
     tempos = downbeat_tempos(analysis, until)
+    numerator, denominator = analysis.time_signature
     pickup, first_qpm = tempos[0]
     if pickup <= 1e-3:
-        return [(0.0, first_qpm)] + tempos[1:]
-    beats = _pickup_beats(analysis, pickup, first_qpm)
-    quarters_per_beat = 4 / analysis.time_signature[1]
-    return [(0.0, round(60.0 * beats * quarters_per_beat / pickup, 6))] + tempos
-
-
-def _pickup_beats(analysis: Analysis, pickup: float, qpm: float) -> int:
-    beat = 60.0 / qpm * 4 / analysis.time_signature[1]
-    return int(min(max(1, round(pickup / beat)), analysis.time_signature[0]))
-
-
-def meter_map(analysis: Analysis, until: float) -> list[tuple[float, int, int]]:
-    """(time in seconds, numerator, denominator) matching `tempo_map`: a bar of the pickup's whole
-    beats at time 0 when the music starts before its first downbeat, then the piece's meter."""
-    numerator, denominator = analysis.time_signature
-    pickup, first_qpm = downbeat_tempos(analysis, until)[0]
-    if pickup <= 1e-3:
-        return [(0.0, numerator, denominator)]
-    return [(0.0, _pickup_beats(analysis, pickup, first_qpm), denominator), (pickup, numerator, denominator)]
+        return [(0.0, first_qpm)] + tempos[1:], [(0.0, numerator, denominator)]
+    beat = 60.0 / first_qpm * 4 / denominator
+    beats = int(min(max(1, round(pickup / beat)), numerator))
+    pickup_qpm = round(60.0 * beats * 4 / denominator / pickup, 6)
+    return [(0.0, pickup_qpm)] + tempos, [(0.0, beats, denominator), (pickup, numerator, denominator)]
 
 
 def set_grid(sequence: NoteSequence, analysis: Analysis) -> None:
     """Replaces the tempo map and time signatures of `sequence` (a piece, and maybe its continuation
-    or variation, up to `sequence.total_time`) by the analysed grid (`tempo_map`, `meter_map`), so
-    that a DAW shows the music's bars, and writes it at OUTPUT_TICKS_PER_QUARTER. Note, control and
+    or variation, up to `sequence.total_time`) by the analysed grid (`midi_grid`), so that a DAW
+    shows the music's bars, and writes it at OUTPUT_TICKS_PER_QUARTER. Note, control and
     pitch-bend times, in seconds, stay as they are."""
+    tempos, meters = midi_grid(analysis, sequence.total_time)
     del sequence.tempos[:]
-    for time, qpm in tempo_map(analysis, sequence.total_time):
+    for time, qpm in tempos:
         sequence.tempos.add(qpm=qpm, time=time)
     del sequence.time_signatures[:]
-    for time, numerator, denominator in meter_map(analysis, sequence.total_time):
+    for time, numerator, denominator in meters:
         sequence.time_signatures.add(numerator=numerator, denominator=denominator, time=time)
     sequence.ticks_per_quarter = max(sequence.ticks_per_quarter, OUTPUT_TICKS_PER_QUARTER)
 

@@ -39,6 +39,8 @@ class DrumPart:
     notes: list[Any]  # the original drum notes, in grid seconds
     instrument: int  # of the original drum notes (the most common), for the new ones
     program: int
+    window_bars: int  # the model's window
+    starts: list[int]  # the first bar of each window
 
 
 @dataclass
@@ -82,8 +84,8 @@ def _part_error(model: Any, name: str, sequence: NoteSequence, analysis: Analysi
 
 
 def drum_part(model: Any, sequence: NoteSequence, *, estimate_tempo: bool | None = None,
-              analysis: Analysis | None = None, name: str = "<sequence>") -> tuple[DrumPart, list[int]]:
-    """(the drum part of `sequence` on its grid, the first bar of each of the model's windows).
+              analysis: Analysis | None = None, name: str = "<sequence>") -> DrumPart:
+    """The drum part of `sequence` on its grid, and where the model's windows start.
 
     `estimate_tempo`: None estimates the grid for MT3-style files only (`analyse`); `analysis`
     reuses one already made. A piece without drums, or whose meter or tempo the model cannot
@@ -98,9 +100,11 @@ def drum_part(model: Any, sequence: NoteSequence, *, estimate_tempo: bool | None
             raise BadInputFile(name, str(error)) from None
     _part_error(model, name, sequence, analysis)
     converter = model.config.data_converter
-    grid = on_grid(sequence, analysis)
-    del grid.notes[:]
-    grid.notes.extend(n for n in map_times(sequence, analysis.to_grid).notes if n.is_drum)
+    drum_sequence = NoteSequence()
+    drum_sequence.CopyFrom(sequence)
+    del drum_sequence.notes[:]
+    drum_sequence.notes.extend(drums)
+    grid = on_grid(drum_sequence, analysis)
     whole = converter.whole_tensors(grid, training=False)
     if not whole.inputs:
         raise BadInputFile(name, f"no drum notes that {model.config.name} can read (pitches outside its drum classes)")
@@ -121,16 +125,15 @@ def drum_part(model: Any, sequence: NoteSequence, *, estimate_tempo: bool | None
         inputs = np.concatenate([inputs, np.zeros((needed - len(inputs), inputs.shape[1]), inputs.dtype)])
         controls = np.concatenate([controls, np.zeros((needed - len(controls), controls.shape[1]), controls.dtype)])
     instrument, program = Counter((n.instrument, n.program) for n in drums).most_common(1)[0][0]
-    part = DrumPart(analysis, inputs, controls, hit_bars, list(grid.notes), instrument, program)
-    return part, starts
+    return DrumPart(analysis, inputs, controls, hit_bars, list(grid.notes), instrument, program, window_bars, starts)
 
 
-def _windows(model: Any, part: DrumPart, starts: list[int]) -> tuple[list[np.ndarray], list[np.ndarray]]:
+def _windows(model: Any, part: DrumPart) -> tuple[list[np.ndarray], list[np.ndarray]]:
     converter = model.config.data_converter
     rows_per_bar = converter.rows_per_step * converter.steps_per_bar
-    window = (converter.split_bars or len(part.inputs) // rows_per_bar) * rows_per_bar
-    inputs = [part.inputs[s * rows_per_bar: s * rows_per_bar + window] for s in starts]
-    controls = [part.controls[s * rows_per_bar: s * rows_per_bar + window] for s in starts]
+    window = part.window_bars * rows_per_bar
+    inputs = [part.inputs[s * rows_per_bar: s * rows_per_bar + window] for s in part.starts]
+    controls = [part.controls[s * rows_per_bar: s * rows_per_bar + window] for s in part.starts]
     return inputs, controls
 
 
@@ -140,7 +143,7 @@ def _control_input(model: Any, controls: list[np.ndarray]) -> np.ndarray | None:
     return np.stack([np.asarray(c, np.float32) for c in controls])
 
 
-def _new_part(model: Any, part: DrumPart, starts: list[int], decoded: np.ndarray, sequence: NoteSequence,
+def _new_part(model: Any, part: DrumPart, decoded: np.ndarray, sequence: NoteSequence,
               estimate_tempo: bool | None) -> GrooveResult:
     """The piece with the decoded windows [W, T, depth] laid on their bars, back in the piece's time."""
     converter = model.config.data_converter
@@ -148,8 +151,8 @@ def _new_part(model: Any, part: DrumPart, starts: list[int], decoded: np.ndarray
     rows_per_bar = converter.rows_per_step * converter.steps_per_bar
     whole = np.zeros((len(part.inputs), decoded.shape[-1]), np.float32)
     for bar in part.hit_bars:
-        owner = next(k for k, s in enumerate(starts) if s <= bar < s + len(decoded[k]) // rows_per_bar)
-        offset = (bar - starts[owner]) * rows_per_bar
+        owner = next(k for k, s in enumerate(part.starts) if s <= bar < s + part.window_bars)
+        offset = (bar - part.starts[owner]) * rows_per_bar
         whole[bar * rows_per_bar:(bar + 1) * rows_per_bar] = decoded[owner][offset:offset + rows_per_bar]
     new = converter.from_tensors(whole[None], training=False, qpm=analysis.tempo_bpm)[0]
     step = analysis.bar_seconds / converter.steps_per_bar
@@ -162,13 +165,11 @@ def _new_part(model: Any, part: DrumPart, starts: list[int], decoded: np.ndarray
         original_pitch[cell(note)] = note.pitch
     played = {c[0] // converter.steps_per_bar for c in map(cell, new.notes)}
     kept = [bar for bar in part.hit_bars if bar not in played]
-    drums = []
     for note in new.notes:
         note.pitch = original_pitch.get(cell(note), note.pitch)
-        drums.append(note)
-    drums.extend(n for n in part.notes if cell(n)[0] // converter.steps_per_bar in kept)
     laid = NoteSequence()
-    laid.notes.extend(drums)
+    laid.notes.extend(new.notes)
+    laid.notes.extend(n for n in part.notes if cell(n)[0] // converter.steps_per_bar in kept)
     laid = map_times(laid, analysis.from_grid)
     result = copy.deepcopy(sequence)
     del result.notes[:]
@@ -197,12 +198,24 @@ def humanize(model: Any, sequence: NoteSequence, *, temperature: float = 1e-3, s
     only their velocities and offsets; False lets the decoder draw its own hits, as Magenta's does.
     temperature: for the decoder's hits when they are drawn (near 0 keeps the hits the model is
     sure of)."""
-    part, starts = drum_part(model, sequence, estimate_tempo=estimate_tempo, analysis=analysis, name=name)
-    inputs, controls = _windows(model, part, starts)
-    _, mu, _ = model.encode_tensors(inputs, [len(t) for t in inputs], controls, seed=seed)
-    decoded = model.decode_to_tensors(mu, len(inputs[0]), temperature, _control_input(model, controls), seed=seed,
+    return _play(model, sequence, spread=0.0, hit_temperature=temperature, keep_hits=keep_hits, seed=seed,
+                 estimate_tempo=estimate_tempo, analysis=analysis, name=name)
+
+
+def _play(model: Any, sequence: NoteSequence, *, spread: float, hit_temperature: float, keep_hits: bool,
+          seed: int | None, estimate_tempo: bool | None, analysis: Analysis | None, name: str) -> GrooveResult:
+    """Encodes each window of the drum part, decodes from mu + spread * sigma * noise (0: mu), with
+    the original's hits when `keep_hits`, and lays the result on the piece's bars."""
+    part = drum_part(model, sequence, estimate_tempo=estimate_tempo, analysis=analysis, name=name)
+    inputs, controls = _windows(model, part)
+    _, mu, sigma = model.encode_tensors(inputs, [len(t) for t in inputs], controls, seed=seed)
+    z = mu
+    if spread:
+        noise = np.random.default_rng(seed).standard_normal(mu.shape).astype(np.float32)
+        z = (mu + spread * sigma * noise).astype(np.float32)
+    decoded = model.decode_to_tensors(z, len(inputs[0]), hit_temperature, _control_input(model, controls), seed=seed,
                                       hits=_input_hits(model, inputs) if keep_hits else None)
-    return _new_part(model, part, starts, decoded, sequence, estimate_tempo)
+    return _new_part(model, part, decoded, sequence, estimate_tempo)
 
 
 def _input_hits(model: Any, inputs: list[np.ndarray]) -> np.ndarray | None:
@@ -220,13 +233,8 @@ def regroove(model: Any, sequence: NoteSequence, *, temperature: float = 1.0, hi
     """The piece with its drum part re-grooved: each window encoded, a latent vector drawn near it
     (mu + temperature * sigma * noise: 1.0 samples the posterior, 0 reconstructs), and decoded on
     the window's own bars."""
-    part, starts = drum_part(model, sequence, estimate_tempo=estimate_tempo, analysis=analysis, name=name)
-    inputs, controls = _windows(model, part, starts)
-    _, mu, sigma = model.encode_tensors(inputs, [len(t) for t in inputs], controls, seed=seed)
-    noise = np.random.default_rng(seed).standard_normal(mu.shape).astype(np.float32)
-    z = (mu + temperature * sigma * noise).astype(np.float32)
-    decoded = model.decode_to_tensors(z, len(inputs[0]), hit_temperature, _control_input(model, controls), seed=seed)
-    return _new_part(model, part, starts, decoded, sequence, estimate_tempo)
+    return _play(model, sequence, spread=temperature, hit_temperature=hit_temperature, keep_hits=False, seed=seed,
+                 estimate_tempo=estimate_tempo, analysis=analysis, name=name)
 
 
 def interpolate_pieces(model: Any, start: NoteSequence, end: NoteSequence, steps: int, *, temperature: float = 1e-3,
@@ -236,10 +244,10 @@ def interpolate_pieces(model: Any, start: NoteSequence, end: NoteSequence, steps
     piece shorter than a window is padded with silent bars."""
     from generation.music_vae.trained_model import interpolation_path
 
-    first, first_starts = drum_part(model, start, name=names[0])
-    last, last_starts = drum_part(model, end, name=names[1])
-    (a,), (a_controls,) = (w[:1] for w in _windows(model, first, first_starts))
-    (b,), (b_controls,) = (w[:1] for w in _windows(model, last, last_starts))
+    first = drum_part(model, start, name=names[0])
+    last = drum_part(model, end, name=names[1])
+    (a,), (a_controls,) = (w[:1] for w in _windows(model, first))
+    (b,), (b_controls,) = (w[:1] for w in _windows(model, last))
     _, mu, _ = model.encode_tensors([a, b], [len(a), len(b)], [a_controls, b_controls], seed=seed)
     decoded = model.decode_to_tensors(interpolation_path(mu[0], mu[1], steps), len(a), temperature, seed=seed)
     qpm = first.analysis.tempo_bpm
