@@ -88,7 +88,8 @@ def check_role_model(role: str, run: str) -> None:
     """A `GenError` unless `run` (an LSTM run) can play `role`'s notes; reads only its config."""
     family, encoding = _run_kind(run)
     if family != "lstm":
-        raise GenError(f"--model {role}={run}: a {family} run, not an LSTM note model; "
+        raise GenError(f"--model {role}={run}: {'a GrooVAE' if family == 'groovae' else f'a {family} run'}, "
+                       "not an LSTM note model; "
                        f"{'give it to --groove' if family == 'groovae' else 'train an LSTM config'}")
     if encoding not in ROLE_ENCODINGS[role]:
         wanted = " or ".join(ROLE_ENCODINGS[role])
@@ -98,7 +99,8 @@ def check_role_model(role: str, run: str) -> None:
 def check_groove_model(run: str) -> None:
     family, _ = _run_kind(run)
     if family != "groovae":
-        raise GenError(f"--groove {run}: a {family} run, not a GrooVAE; give LSTMs with --model ROLE=RUN")
+        what = "an LSTM note model" if family == "lstm" else f"a {family} run"
+        raise GenError(f"--groove {run}: {what}, not a GrooVAE; give LSTMs with --model ROLE=RUN")
 
 
 def choose_models(named: Mapping[str, str], roles: tuple[str, ...] = ROLES, *, bundled: bool = True) -> ModelChoice:

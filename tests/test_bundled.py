@@ -185,3 +185,15 @@ def test_a_shipped_groove_models_samples_sound_like_the_groove_test_split(model:
     assert drawn.offset_std == pytest.approx(test["offset_std"], rel=0.4)
     for drum, share in test["class_share"].items():
         assert drawn.class_share[drum] == pytest.approx(share, abs=0.15), drum
+
+
+@pytest.mark.skipif(not SHIPPED, reason="no bundled models in this checkout")
+def test_a_model_that_cannot_play_its_role_is_refused_before_anything_loads(tmp_path: Path) -> None:
+    example = str(REPOSITORY / "examples" / "bantry_lasses.mid")
+    cases = [(("continue", example, "--model", "drums=folk-melody"), "a melody model cannot play drums"),
+             (("continue", example, "--model", "melody=groove-4bar"), "a GrooVAE, not an LSTM note model"),
+             (("vary", example, "--groove", "folk-melody"), "an LSTM note model, not a GrooVAE")]
+    for args, message in cases:
+        result = run(*args, "-o", str(tmp_path / "out.mid"))
+        assert result.exit_code == 1 and message in result.stderr and len(result.stderr.strip().splitlines()) == 1
+        assert not (tmp_path / "out.mid").exists()
