@@ -16,8 +16,9 @@ Material groups (N = 8 bars unless said):
      the list), 2 cuts each.
   d  examples/bantry_lasses.mid (8 bars: cut at bar 4, N = 4) and
      tests/fixtures/multitrack/pop_arrangement.mid (4 bars: cut at bar 2, N = 2).
-  e  real MT3 transcriptions ../shared/mt3/*.mid: cut at the middle downbeat of gen's estimated
-     grid, the truth = the whole bars after it (N = 1-8).
+  e  real MT3 transcriptions ../shared/mt3/*.mid: up to 3 cuts per file on downbeats of gen's
+     estimated grid, at least 2 bars in from either end (the middle bar of a shorter file), the
+     truth = the whole bars after it (N = 1-8).
 Continuers: gen (continue_piece's default style), per-track models (style="models", when
 continue_piece takes `style`), repeat last bars, random in key (both baselines), and next passage:
 the N bars after the truth compared with the truth, a reference level (where the piece has them).
@@ -269,15 +270,25 @@ def mt3_cuts(quick: bool) -> tuple[list[Cut], str]:
         whole = int(math.floor((end - first) / bar + 1e-6))
         if whole < 2:
             continue
-        cut_bar = whole // 2
-        bars = min(8, whole - cut_bar)
-        cut = first + cut_bar * bar
-        prefix_notes = [n for n in _window(notes, 0.0, cut)]  # times unchanged (window from 0)
-        prefix = midi_to_note_sequence(mt3_style_midi(_sequence(prefix_notes, None, None), velocity=None), str(path))
-        grid = Grid(bar, analysis.beat_seconds, analysis.time_signature)
-        cuts.append(Cut("e", f"{path.stem} (cut at bar {cut_bar}, N={bars})", cut, bars, grid, prefix,
-                        _window(notes, cut, cut + bars * bar), None, False, cut_in_prefix=cut))
-    return cuts, f"group e: {len(cuts)} MT3 transcriptions (estimated grid)"
+        for cut_bar in mt3_cut_bars(whole, 1 if quick else 3):
+            bars = min(8, whole - cut_bar)
+            cut = first + cut_bar * bar
+            prefix_notes = [n for n in _window(notes, 0.0, cut)]  # times unchanged (window from 0)
+            prefix = midi_to_note_sequence(mt3_style_midi(_sequence(prefix_notes, None, None), velocity=None),
+                                           str(path))
+            grid = Grid(bar, analysis.beat_seconds, analysis.time_signature)
+            cuts.append(Cut("e", f"{path.stem} (cut at bar {cut_bar}, N={bars})", cut, bars, grid, prefix,
+                            _window(notes, cut, cut + bars * bar), None, False, cut_in_prefix=cut))
+    return cuts, f"group e: {len(cuts)} cuts of {len(files)} MT3 transcriptions (estimated grid)"
+
+
+def mt3_cut_bars(whole: int, most: int) -> list[int]:
+    """Up to `most` cut bars spread over a piece of `whole` bars, each leaving at least 2 bars before
+    it and 2 after (the middle bar alone for a piece too short for that)."""
+    if whole < 4:
+        return [whole // 2]
+    spread = np.linspace(2, whole - 2, most + 2)[1:-1] if most > 1 else [whole / 2]
+    return sorted({int(round(b)) for b in spread})
 
 
 # ---------------------------------------------------------------- continuers
@@ -474,7 +485,7 @@ GROUP_TITLES = {"a": "a. music21 string quartets (N = 8, tracks by instrument)",
                 "b": "b. MT3-style copies of the quartet prefixes (N = 8, tracks by program)",
                 "c": "c. Groove test drums (N = 8)",
                 "d": "d. multi-track examples (bantry_lasses N = 4, pop_arrangement N = 2)",
-                "e": "e. real MT3 transcriptions (N = whole bars after the middle, at most 8)"}
+                "e": "e. real MT3 transcriptions (up to 3 cuts per file; N = whole bars after the cut, at most 8)"}
 
 
 def main() -> None:

@@ -279,8 +279,8 @@ def _go_on_as_the_piece(grid: NoteSequence, analysis: Analysis, models: Mapping[
     period, similarity = structure.repeat_period(piece)
     result.plan = [b - piece.first + 1 for b in plan]
     result.period, result.period_similarity = period, similarity
-    numerator = analysis.time_signature[0]
-    chords = structure.bar_chords(grid, bar_seconds, analysis.tempo_bpm, numerator, piece.first, piece.end)
+    chords = structure.bar_chords(grid, bar_seconds, analysis.tempo_bpm, analysis.time_signature, piece.first,
+                                  piece.end)
     result.chords_found = chords
     result.chords_planned = [chords[b - piece.first] for b in plan]
     if progress:
@@ -289,9 +289,29 @@ def _go_on_as_the_piece(grid: NoteSequence, analysis: Analysis, models: Mapping[
     rest_window = range(end_bar - max(CONTEXT_BARS, period), end_bar)
     new_notes: list[Any] = []
     targets = [end_bar + k for k in range(bars)]
+    playing = {key for key in piece.tracks if piece.plays(key, rest_window)}
+    # Each pitched track's new bars as they will sound, once it is done: a later track's new bar is
+    # checked against them, not against the plan they may have left.
+    finished: dict[Any, list[Any]] = {}
+
+    def sounding_with(key: Any, k: int) -> list[tuple[float, float, int]]:
+        """(start, end, pitch) of the other pitched tracks in new bar k (grid seconds)."""
+        begin, end = targets[k] * bar_seconds, (targets[k] + 1) * bar_seconds
+        shift = (targets[k] - plan[k]) * bar_seconds
+        notes = []
+        for other in sorted(playing):
+            if other == key or other[2]:
+                continue
+            if other in finished:
+                notes += [(n.start_time, n.end_time, n.pitch) for n in finished[other]
+                          if n.end_time > begin and n.start_time < end]
+            else:
+                notes += [(n.start_time + shift, n.end_time + shift, n.pitch) for n in piece.bar_notes(other, plan[k])]
+        return notes
+
     for track in analysis.tracks:
         key = (track.instrument, track.program, track.is_drum)
-        if key not in piece.tracks or not piece.plays(key, rest_window):
+        if key not in playing:
             result.tracks.append(TrackResult(track, None, skipped="resting at the end of the piece"))
             continue
         began = time.perf_counter()
@@ -321,9 +341,7 @@ def _go_on_as_the_piece(grid: NoteSequence, analysis: Analysis, models: Mapping[
                 if not planned:
                     continue  # the track rests in this bar of the plan
                 harmony = _planned_harmony(piece, plan[k], key)
-                shift = (target - plan[k]) * bar_seconds
-                sounding = [(n.start_time + shift, n.end_time + shift, n.pitch) for other in piece.tracks
-                            if other != key and not other[2] for n in piece.bar_notes(other, plan[k])]
+                sounding = sounding_with(key, int(k))
                 fresh = None
                 if chosen is not None:
                     fresh = _rewrite_bar(chosen[1], grid, track, notes, target * bar_seconds, bar_seconds, planned,
@@ -338,6 +356,7 @@ def _go_on_as_the_piece(grid: NoteSequence, analysis: Analysis, models: Mapping[
         for note in notes:
             note.instrument, note.program, note.is_drum = key
         new_notes.extend(notes)
+        finished[key] = notes
         how = [f"{rewritten} bars by {display_name(chosen[1].run_dir)}" if rewritten and chosen else "",
                f"{varied} bars varied in pitch" if varied else ""]
         source = ", ".join(["the piece"] + [h for h in how if h])
@@ -358,7 +377,10 @@ def _vary_pitches(notes: list[Any], sounding: list[tuple[float, float, int]], re
     the notes on the downbeat stay; every other note moves to a nearby tone (within NEIGHBOURHOOD
     semitones, inside the track's register) of the harmony sounding with it (`sounding`: the other
     tracks' (start, end, pitch) in this bar; where they are silent, the track's own bar), the more
-    it sounds and the nearer, the likelier; notes struck together stay distinct."""
+    it sounds and the nearer, the likelier; notes struck together stay distinct. The piece's own
+    dissonances stay: a note that clashes (DISSONANT_INTERVALS) with another track's note sounding
+    with it keeps its pitch, and a note that does not clash moves only to a tone that does not
+    either (or stays)."""
     low, high = register
     centre = (low + high) / 2
     low, high = int(min(low, centre - 6)), int(max(high, centre + 6))
@@ -374,10 +396,17 @@ def _vary_pitches(notes: list[Any], sounding: list[tuple[float, float, int]], re
         if not weights.any():
             weights = _sounding_weights(own, bar_start, end + 1e9)
         weights = weights / weights.max()
+        against = [pitch for start, stop, pitch in sounding if start < end and stop > onset]
         taken = {n.pitch for n in struck}
+        def clashes(pitch: int) -> bool:
+            return any(abs(pitch - q) % 12 in DISSONANT_INTERVALS for q in against)
+
         for note in sorted(struck, key=lambda n: n.pitch):
+            if clashes(note.pitch):
+                continue
             options = [p for p in range(note.pitch - NEIGHBOURHOOD, note.pitch + NEIGHBOURHOOD + 1)
-                       if p != note.pitch and low <= p <= high and p not in taken and weights[p % 12] >= CHORD_TONE]
+                       if p != note.pitch and low <= p <= high and p not in taken and weights[p % 12] >= CHORD_TONE
+                       and not clashes(p)]
             if not options:
                 continue
             chances = np.array([weights[p % 12] / (1 + abs(p - note.pitch)) for p in options])
@@ -525,20 +554,23 @@ def _best_bar(candidates: list[NoteSequence], start: float, bar_seconds: float, 
               sounding: list[tuple[float, float, int]] | None = None) -> list[Any] | None:
     """Of candidate bars (their notes from `start` for a bar), the one that best fits the planned
     bar's harmony (`_harmony_fit`) less its distance from the planned bar's texture
-    (`_texture_distance`) and twice its clashes with the other tracks (`_dissonance` against
-    `sounding`), in the planned bar's dynamics; None when none is within MAX_TEXTURE_DISTANCE and
-    MORE_DISSONANCE of the planned bar's own clashes (the planned bar then stays)."""
+    (`_texture_distance`) and twice the difference of its clashes with the other tracks
+    (`_dissonance` against `sounding`) from the planned bar's (the piece's own harmonic language,
+    neither harsher nor blander), in the planned bar's dynamics; None when none is within
+    MAX_TEXTURE_DISTANCE and MORE_DISSONANCE of the planned bar's own clashes (the planned bar then
+    stays)."""
     import math
 
     end = start + bar_seconds
     sounding = sounding or []
-    allowed = _dissonance(planned, sounding) + MORE_DISSONANCE
+    own = _dissonance(planned, sounding)
+    allowed = own + MORE_DISSONANCE
     best, best_score = None, -math.inf
     for candidate in candidates:
         bar = [n for n in candidate.notes if start - 1e-6 <= n.start_time < end - 1e-6]
         distance = _texture_distance(bar, planned, start, bar_seconds, register)
         clashes = _dissonance(bar, sounding)
-        score = _harmony_fit(candidate, harmony, start, end) - distance - 2 * clashes
+        score = _harmony_fit(candidate, harmony, start, end) - distance - 2 * abs(clashes - own)
         if distance <= MAX_TEXTURE_DISTANCE and clashes <= allowed and score > best_score:
             best, best_score = bar, score
     if best is None:

@@ -166,16 +166,18 @@ def repeat_period(bars: Bars, *, longest: int = 16) -> tuple[int, float]:
     return best
 
 
-def bar_chords(grid: NoteSequence, bar_seconds: float, qpm: float, beats_per_bar: int, first: int, end: int
-               ) -> list[str]:
+def bar_chords(grid: NoteSequence, bar_seconds: float, qpm: float, time_signature: tuple[int, int], first: int,
+               end: int) -> list[str]:
     """One chord symbol per bar from `first` to `end` (exclusive), inferred from every pitched note
     sounding (note-seq's `chord_inference`, one chord per bar, on a 16th grid); "N.C." where
-    nothing sounds or inference fails."""
+    nothing sounds or inference fails. `qpm` in quarter notes per minute, `time_signature` as
+    (numerator, denominator): a 6/8 bar is 6 eighths, 12 16ths."""
     from note_seq import chord_inference, sequences_lib
 
     pitched = NoteSequence()
     pitched.tempos.add(qpm=qpm)
-    pitched.time_signatures.add(numerator=beats_per_bar, denominator=4)
+    numerator, denominator = time_signature
+    pitched.time_signatures.add(numerator=numerator, denominator=denominator)
     start = first * bar_seconds
     for note in grid.notes:
         if note.is_drum or note.end_time <= start or note.start_time >= end * bar_seconds:
@@ -194,7 +196,7 @@ def bar_chords(grid: NoteSequence, bar_seconds: float, qpm: float, beats_per_bar
     except (chord_inference.ChordInferenceError, sequences_lib.QuantizationStatusError, ValueError):
         return [NO_CHORD] * (end - first)
     # Inference writes a chord where the chord changes: each holds until the next.
-    steps_per_bar = 4 * beats_per_bar
+    steps_per_bar = int(round(16 * numerator / denominator))
     changes = sorted((int(round(a.quantized_step / steps_per_bar)), a.text) for a in quantized.text_annotations)
     chords, current = [], NO_CHORD
     for bar in range(end - first):

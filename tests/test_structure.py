@@ -49,8 +49,28 @@ def bars_and_grid(sequence: NoteSequence):
 def test_chords_are_inferred_per_bar() -> None:
     sequence = piece([chord_bar(c, [72, 74, 76, 77]) for c in ("C", "F", "G", "C", "Am", "Dm", "G", "C")])
     analysis, grid, bars = bars_and_grid(sequence)
-    chords = structure.bar_chords(grid, analysis.bar_seconds, analysis.tempo_bpm, 4, bars.first, bars.end)
+    chords = structure.bar_chords(grid, analysis.bar_seconds, analysis.tempo_bpm, (4, 4), bars.first, bars.end)
     assert chords == ["C", "F", "G", "C", "Am", "Dm", "G", "C"]
+
+
+def test_chords_in_six_eight_are_inferred_per_bar_of_six_eighths() -> None:
+    """A 6/8 bar is 3 quarter notes long: each chord is struck on both dotted-quarter beats."""
+    names = ("C", "F", "G", "C", "Am", "Dm", "G", "C")
+    sequence = NoteSequence(ticks_per_quarter=480)
+    sequence.tempos.add(qpm=120)
+    sequence.time_signatures.add(numerator=6, denominator=8)
+    bar = 1.5  # seconds: six eighths at 120 qpm
+    for number, name in enumerate(names):
+        for beat in (0.0, 0.75):
+            for pitch in CHORDS[name]:
+                sequence.notes.add(pitch=pitch, velocity=90, start_time=number * bar + beat,
+                                   end_time=number * bar + beat + 0.7)
+    sequence.total_time = len(names) * bar
+    analysis, grid, bars = bars_and_grid(sequence)
+    assert analysis.bar_seconds == pytest.approx(bar)
+    chords = structure.bar_chords(grid, analysis.bar_seconds, analysis.tempo_bpm, analysis.time_signature,
+                                  bars.first, bars.end)
+    assert chords == list(names)
 
 
 LOOP = [chord_bar("C", [72, 76, 79, 76]), chord_bar("Am", [69, 72, 76, 72]),
@@ -105,6 +125,29 @@ def test_a_resting_track_stays_at_rest_and_novelty_zero_plays_only_the_piece() -
     piano_bars = {(round((n.start_time - start) % BAR, 3), n.pitch) for n in new}
     assert piano_bars <= {(round(n.start_time % BAR, 3), n.pitch) for n in sequence.notes if n.program == 0}
     assert result.chords_planned == ["C", "F", "G", "C"]
+
+
+def test_a_varied_bar_keeps_the_pieces_clashes_and_adds_none() -> None:
+    """Over a held C major chord, D and F (a second against C and E) are the melody's own
+    dissonances and stay; its other notes move only to tones that clash with nothing sounding."""
+    from generation.continuation import _vary_pitches
+    from generation.continuation_metrics import DISSONANT_INTERVALS
+
+    held = [(0.0, 2.0, pitch) for pitch in (48, 52, 55)]  # C major held through the bar
+    melody = piece([{73: [(beat, pitch) for beat, pitch in enumerate((72, 74, 77, 79))]}]).notes
+    moved = 0
+    for seed in range(20):
+        notes = [type(n)() for n in melody]
+        for copied, note in zip(notes, melody):
+            copied.CopyFrom(note)
+        _vary_pitches(notes, held, (65, 84), 0.0, np.random.default_rng(seed))
+        for before, after in zip(melody, notes):
+            if after.pitch != before.pitch:
+                moved += 1
+                assert all(abs(after.pitch - q) % 12 not in DISSONANT_INTERVALS for _, _, q in held), after.pitch
+        assert notes[0].pitch == 72  # the downbeat stays
+        assert (notes[1].pitch, notes[2].pitch) == (74, 77)  # the clashing passing notes stay
+    assert moved > 0
 
 
 def _bundled_models():
