@@ -190,6 +190,17 @@ def test_time_signature_denominator_beyond_int32_is_a_bad_file(walk: bool, monke
         midi.midi_to_note_sequence(data, "odd.mid")
 
 
+@pytest.mark.parametrize("walk", [False, True], ids=["symusic", "event walk"])
+@pytest.mark.parametrize("at", [0, 10], ids=["at the start", "mid-file"])
+def test_a_tempo_of_zero_is_a_bad_file(walk: bool, at: int, monkeypatch) -> None:
+    # Found by a hostile corpus (issue 16): set_tempo 0 made the tick -> seconds map divide by zero.
+    data = build_midi([[(at, mido.MetaMessage("set_tempo", tempo=0)), on(0, 60), off(10, 60), on(20, 62), off(30, 62)]])
+    if walk:
+        monkeypatch.setattr(midi, "_symusic_track", lambda *args: (_ for _ in ()).throw(midi._NeedsEventWalk()))
+    with pytest.raises(BadInputFile, match=f"a tempo of 0 microseconds per quarter note at tick {at}"):
+        midi.midi_to_note_sequence(data, "tempo0.mid")
+
+
 def test_header_declares_more_tracks_than_the_file_has() -> None:
     data = build_midi([[on(0, 60), off(10, 60)]])
     data = data[:10] + (3).to_bytes(2, "big") + data[12:]

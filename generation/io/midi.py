@@ -389,6 +389,10 @@ def _assemble(tracks: list[_Track], ticks_per_quarter: int, path: str | os.PathL
     if max((track.end_tick for track in tracks), default=0) > MAX_TICK:
         raise BadInputFile(path, f"corrupt MIDI: a tick beyond {MAX_TICK} (largest allowed)")
     first = tracks[0] if tracks else _Track([], [], [], [], 0)
+    for tick, mspq in first.tempos:
+        if mspq <= 0:  # would put every later note at the same instant (pretty_midi divides by zero)
+            raise BadInputFile(path, f"corrupt MIDI: a tempo of {mspq} microseconds per quarter note at tick {tick}; "
+                                     "a tempo must be more than 0")
     tempo_map = _TempoMap(first.tempos, ticks_per_quarter)
     instruments = sorted((inst for track in tracks for inst in track.instruments), key=lambda i: i.number_key)
     if len(instruments) > 127:
