@@ -22,9 +22,9 @@ Material groups (N = 8 bars unless said):
 Continuers: gen (continue_piece's default style), per-track models (style="models", when
 continue_piece takes `style`), repeat last bars, random in key (both baselines), and next passage:
 the N bars after the truth compared with the truth, a reference level (where the piece has them).
-Stochastic continuers get 2 seeds per cut (averaged per cut).
+Stochastic continuers get 2 seeds per cut (`--seeds`; averaged per cut).
 
-    python benchmarks/continuation_quality.py [--quick] [--groups a,b,c,d,e] [--json FILE] [--novelty 0,0.5,1]
+    python benchmarks/continuation_quality.py [--quick] [--groups a,b,c,d,e] [--seeds 2] [--json FILE] [--novelty 0,0.5,1]
 """
 
 from __future__ import annotations
@@ -493,13 +493,15 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="one piece and cut per group, one seed")
     parser.add_argument("--groups", default="a,b,c,d,e")
     parser.add_argument("--json", type=Path, help="write every per-cut figure here")
+    parser.add_argument("--seeds", type=int, default=len(SEEDS),
+                        help=f"seeds per stochastic continuer and cut (1, 2, ...; default {len(SEEDS)})")
     parser.add_argument("--novelty", default="", metavar="V,V,...",
                         help="also run gen's default continuation at these --novelty values (rows 'gen, novelty V')")
     args = parser.parse_args()
     NOVELTIES.extend(float(v) for v in args.novelty.split(",") if v.strip())
     CONTINUERS[1:1] = [f"gen, novelty {v:g}" for v in NOVELTIES]
     groups = [g.strip() for g in args.groups.split(",") if g.strip()]
-    seeds = SEEDS[:1] if args.quick else SEEDS
+    seeds = (1,) if args.quick else tuple(range(1, max(1, args.seeds) + 1))
     began = time.perf_counter()
 
     cuts: dict[str, list[Cut]] = {}

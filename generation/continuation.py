@@ -378,9 +378,9 @@ def _vary_pitches(notes: list[Any], sounding: list[tuple[float, float, int]], re
     semitones, inside the track's register) of the harmony sounding with it (`sounding`: the other
     tracks' (start, end, pitch) in this bar; where they are silent, the track's own bar), the more
     it sounds and the nearer, the likelier; notes struck together stay distinct. The piece's own
-    dissonances stay: a note that clashes (DISSONANT_INTERVALS) with another track's note sounding
-    with it keeps its pitch, and a note that does not clash moves only to a tone that does not
-    either (or stays)."""
+    amount of dissonance stays: a note that clashes (DISSONANT_INTERVALS) with another track's note
+    sounding with it moves only to a tone that clashes too (the seventh of a seventh chord to its
+    root), and a note that does not clash only to a tone that does not either."""
     low, high = register
     centre = (low + high) / 2
     low, high = int(min(low, centre - 6)), int(max(high, centre + 6))
@@ -402,11 +402,10 @@ def _vary_pitches(notes: list[Any], sounding: list[tuple[float, float, int]], re
             return any(abs(pitch - q) % 12 in DISSONANT_INTERVALS for q in against)
 
         for note in sorted(struck, key=lambda n: n.pitch):
-            if clashes(note.pitch):
-                continue
+            clashing = clashes(note.pitch)
             options = [p for p in range(note.pitch - NEIGHBOURHOOD, note.pitch + NEIGHBOURHOOD + 1)
                        if p != note.pitch and low <= p <= high and p not in taken and weights[p % 12] >= CHORD_TONE
-                       and not clashes(p)]
+                       and clashes(p) == clashing]
             if not options:
                 continue
             chances = np.array([weights[p % 12] / (1 + abs(p - note.pitch)) for p in options])

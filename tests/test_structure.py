@@ -127,27 +127,34 @@ def test_a_resting_track_stays_at_rest_and_novelty_zero_plays_only_the_piece() -
     assert result.chords_planned == ["C", "F", "G", "C"]
 
 
-def test_a_varied_bar_keeps_the_pieces_clashes_and_adds_none() -> None:
-    """Over a held C major chord, D and F (a second against C and E) are the melody's own
-    dissonances and stay; its other notes move only to tones that clash with nothing sounding."""
+@pytest.mark.parametrize("chord, melody, moving", [
+    ((48, 52, 55), (72, 74, 77, 79), False),  # C major: G may become E; D and F (seconds) have no clashing chord tone near
+    ((43, 47, 50, 53), (71, 77, 74, 79), True),  # G7: F may become G (each a second against the other); D stays
+], ids=["C major", "G7"])
+def test_a_varied_bar_keeps_its_clashes_and_adds_none(chord, melody, moving) -> None:
+    """Over a held chord, a varied melody note moves only to a tone whose clash with the chord (a
+    second, tritone or seventh against one of its notes) is as the original's; the downbeat stays."""
     from generation.continuation import _vary_pitches
     from generation.continuation_metrics import DISSONANT_INTERVALS
 
-    held = [(0.0, 2.0, pitch) for pitch in (48, 52, 55)]  # C major held through the bar
-    melody = piece([{73: [(beat, pitch) for beat, pitch in enumerate((72, 74, 77, 79))]}]).notes
-    moved = 0
-    for seed in range(20):
-        notes = [type(n)() for n in melody]
-        for copied, note in zip(notes, melody):
+    held = [(0.0, 2.0, pitch) for pitch in chord]
+    original = piece([{73: list(enumerate(melody))}]).notes
+
+    def clashes(pitch: int) -> bool:
+        return any(abs(pitch - q) % 12 in DISSONANT_INTERVALS for _, _, q in held)
+
+    moved = set()
+    for seed in range(30):
+        notes = [type(n)() for n in original]
+        for copied, note in zip(notes, original):
             copied.CopyFrom(note)
         _vary_pitches(notes, held, (65, 84), 0.0, np.random.default_rng(seed))
-        for before, after in zip(melody, notes):
+        assert notes[0].pitch == melody[0]
+        for before, after in zip(original, notes):
             if after.pitch != before.pitch:
-                moved += 1
-                assert all(abs(after.pitch - q) % 12 not in DISSONANT_INTERVALS for _, _, q in held), after.pitch
-        assert notes[0].pitch == 72  # the downbeat stays
-        assert (notes[1].pitch, notes[2].pitch) == (74, 77)  # the clashing passing notes stay
-    assert moved > 0
+                moved.add((before.pitch, after.pitch))
+                assert clashes(after.pitch) == clashes(before.pitch), (before.pitch, after.pitch)
+    assert moved and all(clashes(a) == moving for a, _ in moved), moved
 
 
 def _bundled_models():
