@@ -508,7 +508,10 @@ def _echo_progress(line: str) -> None:
 
 @cli.command("continue")
 @click.argument("song", type=click.Path(exists=True, dir_okay=False))
-@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="The MIDI file to write.")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
+              help="The MIDI file to write; with -n above 1, OUTPUT-001.mid, OUTPUT-002.mid ...")
+@click.option("-n", "--num", "count", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Continuations, each with its own seed (--seed, --seed + 1, ...).")
 @click.option("--bars", type=click.IntRange(min=1), default=8, show_default=True, help="Bars of continuation.")
 @click.option("--model", "model_pairs", multiple=True, metavar="ROLE=RUN_DIR",
               help="The model continuing tracks of a role (drums, bass, melody, chords), in place of that role's "
@@ -530,41 +533,53 @@ def _echo_progress(line: str) -> None:
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False),
               help="Also draw a piano roll (PNG) of the piece's last bars and the continuation.")
 @force_option
-def continue_command(song, output, bars, model_pairs, no_bundled, novelty, style, temperature, seed, only_continuation,
-                     tempo_from, as_json, plot_path, force) -> None:
+def continue_command(song, output, count, bars, model_pairs, no_bundled, novelty, style, temperature, seed,
+                     only_continuation, tempo_from, as_json, plot_path, force) -> None:
     """Continue a piece (MT3 transcriptions included) by --bars bars, in its tempo, meter and instruments.
 
     \b
     Examples:
       gen continue examples/bantry_lasses.mid -o continued.mid
+      gen continue examples/bantry_lasses.mid -o continued.mid -n 4 --bars 16
       gen continue examples/bantry_lasses_mt3.mid -o continued.mid --model melody=folk-melody --bars 4
     """
-    from generation.continuation import DEFAULT_NOVELTY, choose_models, continue_piece, load_models
+    from generation.continuation import DEFAULT_NOVELTY, choose_models, continue_piece, load_models, variation_paths
     from generation.io.files import check_output
     from generation.io.writers import write_midi
     from generation.transcription import ROLES
 
+    if novelty is not None and style == "models":
+        raise click.UsageError("--novelty sets how much of the piece's own music is rewritten: give it with --style piece")
+    if count > 1 and style == "piece" and novelty == 0:
+        raise click.UsageError("-n above 1 with --novelty 0 writes the same continuation each time: "
+                               "nothing new is drawn; give --novelty above 0")
     choice = choose_models(_model_pairs(model_pairs, ROLES), bundled=not no_bundled)
     if not choice.runs:
         raise click.UsageError("no bundled models are installed; give --model ROLE=RUN_DIR")
     sequence = _read_one(song)
-    check_output(output, force=force)
-    if plot_path:
-        check_output(plot_path, force=force)
+    paths = variation_paths(output, count)
+    plots = variation_paths(plot_path, count) if plot_path else []
+    for path in paths + plots:
+        check_output(path, force=force)
     click.echo(f"Models: {choice.describe()}", err=True)
-    if novelty is not None and style == "models":
-        raise click.UsageError("--novelty sets how much of the piece's own music is rewritten: give it with --style piece")
-    result = continue_piece(sequence, load_models(choice), bars=bars, temperature=temperature, seed=seed,
-                            only_continuation=only_continuation, estimate_tempo=TEMPO_FROM[tempo_from], style=style,
-                            novelty=DEFAULT_NOVELTY if novelty is None else novelty, progress=_echo_progress, name=song)
-    write_midi(result.sequence, output)
-    if plot_path:
-        from generation.plot import new_notes, piano_roll
+    models = load_models(choice)
+    results = []
+    for number, path in enumerate(paths):
+        if count > 1:
+            _echo_progress(f"continuation {number + 1}/{count} (seed {seed + number}):")
+        result = continue_piece(sequence, models, bars=bars, temperature=temperature, seed=seed + number,
+                                only_continuation=only_continuation, estimate_tempo=TEMPO_FROM[tempo_from],
+                                style=style, novelty=DEFAULT_NOVELTY if novelty is None else novelty,
+                                progress=_echo_progress, name=song)
+        write_midi(result.sequence, path)
+        if plots:
+            from generation.plot import new_notes, piano_roll
 
-        piano_roll(result.sequence, plot_path, result.analysis, new=new_notes(result.sequence, sequence),
-                   title=f"{song} and {bars} bars of continuation")
-        click.echo(f"Wrote {plot_path}", err=True)
-    _print_continuation(result, song, output, as_json)
+            piano_roll(result.sequence, plots[number], result.analysis, new=new_notes(result.sequence, sequence),
+                       title=f"{song} and {bars} bars of continuation")
+            click.echo(f"Wrote {plots[number]}", err=True)
+        results.append(result)
+    _print_continuations(results, song, paths, seed, as_json)
 
 
 def _tempo_words(a) -> str:
@@ -579,31 +594,37 @@ def _piece_json(a) -> dict:
             "key": a.key, "bars": round(a.bars, 3), "mt3_style": a.mt3_style}
 
 
-def _print_continuation(result, song, output, as_json) -> None:
-    a = result.analysis
+def _print_continuations(results, song, paths, seed, as_json) -> None:
+    a = results[0].analysis
     style = "MT3-style transcription" if a.mt3_style else "MIDI"
     click.echo(f"{song}: {style}, {_tempo_words(a)}, {a.time_signature[0]}/{a.time_signature[1]}, "
                f"{a.key or 'no key'}, {a.bars:.1f} bars, first downbeat at {a.first_downbeat:.3f} s")
-    for item in result.tracks:
-        t = item.track
-        what = f"+{item.new_notes} notes from {item.model}" if item.model and not item.skipped else f"kept ({item.skipped})"
-        click.echo(f"  {t.role:<7} {t.instrument_name:<28} {t.notes:>6} notes  {what}")
-    if result.chords_found:
-        shown = result.chords_found[-8:]
+    if results[0].chords_found:
+        shown = results[0].chords_found[-8:]
         click.echo(f"  chords of the last {len(shown)} bars: {' '.join(shown)}")
-        click.echo(f"  planned chords: {' '.join(result.chords_planned)} (bars {', '.join(map(str, result.plan))})")
-    click.echo(f"Wrote {output}: {result.bars} bars from {a.continuation_start:.3f} s")
-    if as_json:
-        click.echo(json.dumps({
-            **_piece_json(a), "continuation_start": a.continuation_start,
+    described = []
+    for number, (result, output) in enumerate(zip(results, paths)):
+        if len(results) > 1:
+            click.echo(f"continuation {number + 1} (seed {seed + number}):")
+        for item in result.tracks:
+            t = item.track
+            what = (f"+{item.new_notes} notes from {item.model}" if item.model and not item.skipped
+                    else f"kept ({item.skipped})")
+            click.echo(f"  {t.role:<7} {t.instrument_name:<28} {t.notes:>6} notes  {what}")
+        if result.chords_planned:
+            click.echo(f"  planned chords: {' '.join(result.chords_planned)} (bars {', '.join(map(str, result.plan))})")
+        click.echo(f"Wrote {output}: {result.bars} bars from {a.continuation_start:.3f} s")
+        described.append({
             "tracks": [{"role": i.track.role, "program": i.track.program, "instrument_name": i.track.instrument_name,
                         "is_drum": i.track.is_drum,
                         "notes": i.track.notes, "new_notes": i.new_notes, "model": i.model, "skipped": i.skipped}
                        for i in result.tracks],
             "plan": result.plan, "period": result.period, "chords_found": result.chords_found,
-            "chords_planned": result.chords_planned,
-            "output": str(output),
-        }))
+            "chords_planned": result.chords_planned, "output": str(output), "seed": seed + number,
+        })
+    if as_json:
+        extra = {"variations": described, "output": [str(p) for p in paths]} if len(results) > 1 else described[0]
+        click.echo(json.dumps({**_piece_json(a), "continuation_start": a.continuation_start, **extra}))
 
 
 @cli.command()

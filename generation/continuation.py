@@ -129,12 +129,14 @@ def load_models(choice: ModelChoice) -> dict[str, Any]:
 
 
 def variation_paths(output: str, count: int) -> list[str]:
-    """Where `gen vary -n count` writes: `output` itself for one, OUTPUT-001.mid ... for more."""
+    """Where `gen vary -n count` and `gen continue -n count` write: `output` itself for one,
+    OUTPUT-001.mid ... for more (the suffix kept: roll.png gives roll-001.png ...)."""
     if count == 1:
         return [output]
     from pathlib import Path
 
-    return [str(Path(output).with_suffix("")) + f"-{k:03d}.mid" for k in range(1, count + 1)]
+    path = Path(output)
+    return [str(path.with_suffix("")) + f"-{k:03d}{path.suffix or '.mid'}" for k in range(1, count + 1)]
 
 
 def model_for(role: str, models: Mapping[str, Any]) -> tuple[str, Any] | None:

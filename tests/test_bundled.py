@@ -136,6 +136,23 @@ def test_continue_and_vary_with_no_flags_use_the_shipped_models(tmp_path: Path) 
     assert "drums=groove-4bar (bundled)" in result.stderr
 
 
+@pytest.mark.skipif(not SHIPPED, reason="no bundled models in this checkout")
+def test_continue_writes_n_continuations_each_with_its_seed(tmp_path: Path) -> None:
+    example = REPOSITORY / "examples" / "bantry_lasses.mid"
+    result = run("continue", str(example), "-o", str(tmp_path / "c.mid"), "-n", "3", "--bars", "4", "--json",
+                 "--plot", str(tmp_path / "roll.png"))
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout.splitlines()[-1])
+    paths = [tmp_path / f"c-00{k}.mid" for k in (1, 2, 3)]
+    assert report["output"] == [str(p) for p in paths] and [v["seed"] for v in report["variations"]] == [0, 1, 2]
+    assert all((tmp_path / f"roll-00{k}.png").exists() for k in (1, 2, 3)) and not (tmp_path / "c.mid").exists()
+    notes = [sorted((n.start_time, n.pitch) for n in read_music_file(p).sequences[0].notes) for p in paths]
+    assert notes[0] != notes[1] != notes[2]  # each seed draws its own new bars
+    result = run("continue", str(example), "-o", str(tmp_path / "d.mid"), "-n", "2", "--novelty", "0")
+    assert result.exit_code == 2 and "--novelty 0 writes the same continuation each time" in result.output
+    assert not list(tmp_path.glob("d*.mid"))
+
+
 def test_the_built_wheel_carries_every_shipped_model_file(tmp_path: Path) -> None:
     import shutil
     import subprocess
