@@ -755,6 +755,50 @@ def plot(piece, output, original, bars_before, tempo_from, force) -> None:
 
 
 @cli.command()
+@click.argument("piece", type=click.Path(exists=True, dir_okay=False))
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
+              help="The audio file to write: .wav or .flac (16-bit, the synthesizer's rate).")
+@click.option("--soundfont", type=click.Path(exists=True, dir_okay=False),
+              help="A General MIDI SoundFont (.sf2) to play it on, e.g. FluidR3_GM.sf2 or MuseScore_General.sf2 "
+                   "(default: TimGM6mb.sf2, which pretty_midi installs).")
+@force_option
+def render(piece, output, soundfont, force) -> None:
+    """Play PIECE (MIDI, or anything `gen preprocess` reads) on a General MIDI SoundFont, offline.
+
+    The audio is brought to one loudness without clipping. Needs the audio extra:
+    pip install 'gen-music[audio]'.
+
+    \b
+    Example:
+      gen continue examples/bantry_lasses.mid -o continued.mid
+      gen render continued.mid -o continued.wav
+    """
+    from pathlib import Path
+
+    from generation.io.files import check_output
+    from generation.render import FORMATS, render_file
+
+    if Path(output).suffix.lower() not in FORMATS:
+        raise click.BadParameter(f"{output}: audio is written as {' or '.join(FORMATS)}", param_hint="--output")
+    check_output(output, force=force)
+    if Path(piece).suffix.lower() in (".mid", ".midi"):
+        from generation.io.midi import midi_to_note_sequence
+
+        data = Path(piece).read_bytes()
+        midi_to_note_sequence(data, piece)  # a broken file is a one-line error here, not in the synthesizer
+    else:
+        import tempfile
+
+        from generation.io.writers import write_midi
+
+        with tempfile.TemporaryDirectory() as folder:
+            write_midi(_read_one(piece), Path(folder) / "piece.mid")
+            data = (Path(folder) / "piece.mid").read_bytes()
+    seconds, rate, gain = render_file(data, output, Path(soundfont) if soundfont else None, name=piece)
+    click.echo(f"Wrote {output}: {seconds:.1f} s at {rate} Hz, {gain:+.1f} dB to the loudness target")
+
+
+@cli.command()
 @click.argument("name", required=False)
 def models(name) -> None:
     """List the bundled models, one per line, name first: roles, config, size, then data, license and

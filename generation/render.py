@@ -1,0 +1,106 @@
+"""`gen render`: General MIDI playback of a piece to WAV or FLAC, offline.
+
+The synthesizer is midirenderer (MIT; a Rust SoundFont player, `pip install 'gen-music[audio]'`),
+playing a SoundFont: by default TimGM6mb.sf2, the 6 MB General MIDI SoundFont that pretty_midi
+installs with itself (Tim Brechbill's, distributed under the GNU GPL v2, as MuseScore and Debian's
+timgm6mb-soundfont ship it; gen does not ship it), or any .sf2 given (FluidR3_GM, MIT; MuseScore
+General, MIT). The audio is then brought to one loudness: RMS at TARGET_RMS_DBFS, but never
+louder than a peak of PEAK_DBFS, so nothing clips.
+
+Audio arrays are float32 [frames, channels] in -1..1; rates in Hz.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import wave
+from pathlib import Path
+
+import numpy as np
+
+from generation.errors import GenError
+
+TARGET_RMS_DBFS = -18.0  # loudness of the written file (a quiet piano and a full band alike)
+PEAK_DBFS = -1.0  # the ceiling: the gain stops where the loudest sample reaches it
+FORMATS = (".wav", ".flac")
+AUDIO_EXTRA = "pip install 'gen-music[audio]' (from a checkout: pip install '.[audio]')"
+
+
+def default_soundfont() -> Path:
+    """pretty_midi's own General MIDI SoundFont, TimGM6mb.sf2 (GNU GPL v2)."""
+    import pretty_midi
+
+    return Path(pretty_midi.__file__).parent / "TimGM6mb.sf2"
+
+
+def synthesize(midi_bytes: bytes, soundfont: Path, name: str = "the piece") -> tuple[np.ndarray, int]:
+    """(audio [frames, channels] float32, rate) of a standard MIDI file played on `soundfont`;
+    `name` (the file) goes into error messages."""
+    try:
+        import midirenderer
+    except ImportError:
+        raise GenError(f"rendering audio needs midirenderer: {AUDIO_EXTRA}") from None
+    try:
+        data = soundfont.read_bytes()
+    except OSError as error:
+        raise GenError(f"{soundfont}: cannot read the SoundFont ({error.strerror or error})") from None
+    if data[:4] != b"RIFF" or data[8:12] != b"sfbk":
+        raise GenError(f"{soundfont}: not a SoundFont 2 file (an .sf2 starts with RIFF....sfbk)")
+    try:
+        rendered = midirenderer.render_wave_from(data, midi_bytes)
+    except (ValueError, RuntimeError) as error:
+        raise GenError(f"{name}: the synthesizer could not play it: {error}") from None
+    with wave.open(io.BytesIO(rendered)) as reader:
+        channels, width, rate = reader.getnchannels(), reader.getsampwidth(), reader.getframerate()
+        frames = reader.readframes(reader.getnframes())
+    if width != 2:
+        raise GenError(f"the synthesizer wrote {8 * width}-bit audio; 16-bit expected")
+    audio = np.frombuffer(frames, dtype="<i2").reshape(-1, channels).astype(np.float32) / 32768.0
+    return audio, rate
+
+
+def normalize(audio: np.ndarray) -> tuple[np.ndarray, float]:
+    """(audio at TARGET_RMS_DBFS RMS, capped so its peak is at most PEAK_DBFS; the gain in dB).
+    Silence stays silent (gain 0 dB)."""
+    peak = float(np.abs(audio).max()) if audio.size else 0.0
+    rms = float(np.sqrt(np.mean(np.square(audio, dtype=np.float64)))) if audio.size else 0.0
+    if peak <= 0 or rms <= 0:
+        return audio, 0.0
+    gain_db = min(TARGET_RMS_DBFS - 20 * np.log10(rms), PEAK_DBFS - 20 * np.log10(peak))
+    return (audio * np.float32(10 ** (gain_db / 20))).astype(np.float32), float(gain_db)
+
+
+def write_audio(audio: np.ndarray, rate: int, path: str | os.PathLike[str]) -> None:
+    """16-bit WAV or FLAC (by the suffix), written under a temporary name and then renamed, so an
+    interrupted write leaves no half file."""
+    from generation.io.files import atomic_output
+
+    suffix = Path(path).suffix.lower()
+    if suffix not in FORMATS:
+        raise GenError(f"{path}: audio is written as {' or '.join(FORMATS)}; got {suffix or 'no suffix'}")
+    samples = np.clip(np.round(audio * 32767.0), -32768, 32767).astype("<i2")
+    if suffix == ".flac":
+        try:
+            import soundfile
+        except ImportError:
+            raise GenError(f"writing FLAC needs soundfile: {AUDIO_EXTRA}") from None
+    with atomic_output(path) as temporary:
+        if suffix == ".wav":
+            with wave.open(str(temporary), "wb") as writer:
+                writer.setnchannels(samples.shape[1])
+                writer.setsampwidth(2)
+                writer.setframerate(rate)
+                writer.writeframes(samples.tobytes())
+        else:
+            soundfile.write(str(temporary), samples, rate, format="FLAC", subtype="PCM_16")
+
+
+def render_file(midi_bytes: bytes, output: str | os.PathLike[str], soundfont: Path | None = None,
+                name: str = "the piece") -> tuple[float, int, float]:
+    """Plays `midi_bytes` on `soundfont` (default: `default_soundfont()`), normalizes and writes
+    `output`; returns (seconds of audio, rate, gain in dB)."""
+    audio, rate = synthesize(midi_bytes, soundfont or default_soundfont(), name)
+    audio, gain_db = normalize(audio)
+    write_audio(audio, rate, output)
+    return len(audio) / rate, rate, gain_db

@@ -1,0 +1,90 @@
+"""`gen render`: a piece played on a General MIDI SoundFont, at one loudness, never clipped."""
+
+from __future__ import annotations
+
+import sys
+import wave
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from cli import cli
+from generation.render import PEAK_DBFS, TARGET_RMS_DBFS, normalize
+
+pytest.importorskip("midirenderer", reason="gen render needs the audio extra (pip install '.[audio]')")
+soundfile = pytest.importorskip("soundfile", reason="FLAC needs the audio extra (pip install '.[audio]')")
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "bantry_lasses.mid"
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+
+def run(*args: str):
+    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+
+
+def db(x: float) -> float:
+    return 20 * np.log10(x)
+
+
+def test_the_example_renders_at_the_loudness_target_without_clipping(tmp_path: Path) -> None:
+    out = tmp_path / "example.wav"
+    result = run("render", str(EXAMPLE), "-o", str(out))
+    assert result.exit_code == 0, result.output
+    with wave.open(str(out)) as reader:
+        assert (reader.getnchannels(), reader.getsampwidth()) == (2, 2)
+        rate, frames = reader.getframerate(), reader.readframes(reader.getnframes())
+    audio = np.frombuffer(frames, "<i2").reshape(-1, 2) / 32768.0
+    assert len(audio) / rate == pytest.approx(17.1, abs=0.3)  # the 8 bars of the example at 112 bpm
+    assert db(np.sqrt(np.mean(audio ** 2))) == pytest.approx(TARGET_RMS_DBFS, abs=0.2) or \
+        db(np.abs(audio).max()) == pytest.approx(PEAK_DBFS, abs=0.1)
+    assert db(np.abs(audio).max()) <= PEAK_DBFS + 0.01
+    assert np.abs(audio[: rate // 2]).max() > 0.01  # the fiddle and drums start at once
+
+
+def test_flac_holds_the_same_samples_as_wav(tmp_path: Path) -> None:
+    for suffix in ("wav", "flac"):
+        assert run("render", str(EXAMPLE), "-o", str(tmp_path / f"x.{suffix}")).exit_code == 0
+    wav, wav_rate = soundfile.read(tmp_path / "x.wav", dtype="int16")
+    flac, flac_rate = soundfile.read(tmp_path / "x.flac", dtype="int16")
+    assert wav_rate == flac_rate and np.array_equal(wav, flac)
+
+
+def test_loudness_is_capped_by_the_peak_and_silence_stays_silent() -> None:
+    spiky = np.zeros((48000, 2), np.float32)
+    spiky[::4800] = 0.9  # a quiet RMS, loud peaks: the peak sets the gain
+    louder, gain = normalize(spiky)
+    assert db(np.abs(louder).max()) == pytest.approx(PEAK_DBFS, abs=1e-3) and gain == pytest.approx(PEAK_DBFS - db(0.9), abs=1e-4)
+    steady = np.tile(np.sin(np.linspace(0, 2000 * np.pi, 48000, dtype=np.float32))[:, None] * 0.01, (1, 2))
+    normal, _ = normalize(steady)
+    assert db(np.sqrt(np.mean(normal.astype(np.float64) ** 2))) == pytest.approx(TARGET_RMS_DBFS, abs=1e-3)
+    silent, gain = normalize(np.zeros((100, 2), np.float32))
+    assert gain == 0.0 and not silent.any()
+
+
+def test_a_score_is_rendered_through_midi(tmp_path: Path) -> None:
+    score = next(p for p in sorted((FIXTURES / "scores").rglob("*")) if p.suffix in (".xml", ".mxl", ".abc", ".krn"))
+    result = run("render", str(score), "-o", str(tmp_path / "score.wav"))
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "score.wav").stat().st_size > 44
+
+
+def test_bad_input_gives_one_line_and_writes_nothing(tmp_path: Path, monkeypatch) -> None:
+    out = tmp_path / "x.wav"
+    cases = [
+        (("render", str(FIXTURES / "broken" / "truncated.mid"), "-o", str(out)), 1, "truncated"),
+        (("render", str(EXAMPLE), "-o", str(out), "--soundfont", str(EXAMPLE)), 1, "not a SoundFont 2 file"),
+        (("render", str(EXAMPLE), "-o", str(tmp_path / "x.mp3")), 2, "audio is written as .wav or .flac"),
+        (("render", str(EXAMPLE), "-o", str(tmp_path / "missing" / "x.wav")), 1, "no folder"),
+    ]
+    for args, status, words in cases:
+        result = run(*args)
+        assert result.exit_code == status and words in result.output, (args, result.output)
+        assert "Traceback" not in result.output
+        if status == 1:
+            assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    monkeypatch.setitem(sys.modules, "midirenderer", None)  # as without the audio extra
+    result = run("render", str(EXAMPLE), "-o", str(out))
+    assert result.exit_code == 1 and "pip install 'gen-music[audio]'" in result.stderr
+    assert list(tmp_path.iterdir()) == []
