@@ -755,6 +755,68 @@ def plot(piece, output, original, bars_before, tempo_from, force) -> None:
 
 
 @cli.command()
+@click.argument("transcription", type=click.Path(exists=True, dir_okay=False))
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="The MIDI file to write.")
+@click.option("--quantize", "snap", is_flag=True, help="Also move every note onto the grid's 16th notes.")
+@click.option("--humanize", "humanize_drums", is_flag=True,
+              help="Also re-play the drums with played timing and dynamics (the bundled groove-humanize, or --groove).")
+@click.option("--groove", "groove_run", help="A humanize GrooVAE run directory or bundled name for --humanize.")
+@seed_option("humanized drums")
+@tempo_from_option()
+@force_option
+def tidy(transcription, output, snap, humanize_drums, groove_run, seed, tempo_from, force) -> None:
+    """Make a transcription (MT3's above all) usable in a DAW or notation software: the estimated tempo
+    map and meter written in, notes kept in time, one named track per instrument (program jumps of one
+    instrument merged), drum hits given a playable length.
+
+    \b
+    Example:
+      gen tidy examples/bantry_lasses_mt3.mid -o clean.mid
+    """
+    from generation.io.files import check_output
+    from generation.io.writers import write_midi
+    from generation.tidy import MERGE_RULE, tidy as tidy_piece
+    from generation.transcription import analyse, instrument_name
+
+    if groove_run and not humanize_drums:
+        raise click.UsageError("--groove chooses the model for --humanize: give both")
+    sequence = _read_one(transcription)
+    check_output(output, force=force)
+    try:
+        analysis = analyse(sequence, estimate=TEMPO_FROM[tempo_from])
+    except GenError as error:
+        raise GenError(f"{transcription}: {error}") from None
+    result = tidy_piece(sequence, analysis, snap=snap)
+    tidied = result.sequence
+    if humanize_drums:
+        from generation.continuation import check_groove_model
+        from generation.music_vae.tasks import humanize
+
+        if groove_run is None:
+            from generation.bundled import defaults_by_role
+
+            bundled = defaults_by_role().get("humanize")
+            if bundled is None:
+                raise click.UsageError("no bundled humanize model is installed; give --groove RUN_DIR")
+            groove_run = bundled.name
+        check_groove_model(groove_run)
+        tidied = humanize(_groove_model(groove_run, 64), tidied, seed=seed, analysis=analysis,
+                          name=transcription).sequence
+    write_midi(tidied, output)
+    click.echo(f"{transcription}: {_tempo_words(analysis)}, {analysis.time_signature[0]}/{analysis.time_signature[1]}, "
+               f"first downbeat at {analysis.first_downbeat:.3f} s")
+    for program, into, notes in result.merged:
+        click.echo(f"  merged {instrument_name(program)} into {instrument_name(into)} ({notes} notes; rule: {MERGE_RULE})")
+    if result.drum_notes_lengthened:
+        click.echo(f"  {result.drum_notes_lengthened} drum hits given a 16th note's length")
+    if snap:
+        click.echo(f"  {result.notes_quantized} notes moved onto the 16th-note grid")
+    tracks = sorted({(n.instrument, n.program, n.is_drum) for n in tidied.notes})
+    click.echo(f"Wrote {output}: {len(tracks)} tracks ("
+               + ", ".join(instrument_name(p, d) for _, p, d in tracks) + ")")
+
+
+@cli.command()
 @click.argument("piece", type=click.Path(exists=True, dir_okay=False))
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
               help="The audio file to write: .wav or .flac (16-bit, the synthesizer's rate).")
