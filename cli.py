@@ -847,7 +847,8 @@ def render(piece, output, soundfont, force) -> None:
         from generation.io.midi import midi_to_note_sequence
 
         data = Path(piece).read_bytes()
-        midi_to_note_sequence(data, piece)  # a broken file is a one-line error here, not in the synthesizer
+        if not midi_to_note_sequence(data, piece).notes:  # broken or empty: one line here, not in the synthesizer
+            raise GenError(f"{piece}: it has no notes to play")
     else:
         import tempfile
 

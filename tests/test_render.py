@@ -16,7 +16,8 @@ from generation.render import PEAK_DBFS, TARGET_RMS_DBFS, normalize
 pytest.importorskip("midirenderer", reason="gen render needs the audio extra (pip install '.[audio]')")
 soundfile = pytest.importorskip("soundfile", reason="FLAC needs the audio extra (pip install '.[audio]')")
 
-EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "bantry_lasses.mid"
+REPOSITORY = Path(__file__).resolve().parents[1]
+EXAMPLE = REPOSITORY / "examples" / "bantry_lasses.mid"
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
 
@@ -41,6 +42,23 @@ def test_the_example_renders_at_the_loudness_target_without_clipping(tmp_path: P
         db(np.abs(audio).max()) == pytest.approx(PEAK_DBFS, abs=0.1)
     assert db(np.abs(audio).max()) <= PEAK_DBFS + 0.01
     assert np.abs(audio[: rate // 2]).max() > 0.01  # the fiddle and drums start at once
+
+
+def test_the_drums_are_heard() -> None:
+    """A drums-only MT3 file: the synthesizer's own output (before any gain) has a loud attack at
+    its kicks (median over them within 30 dB of full scale)."""
+    from generation.io.midi import midi_to_note_sequence
+    from generation.render import default_soundfont, synthesize
+
+    drums = REPOSITORY / "examples" / "drums_mt3.mid"
+    audio, rate = synthesize(drums.read_bytes(), default_soundfont())
+    sequence = midi_to_note_sequence(drums.read_bytes(), str(drums))
+    kicks = sorted(n.start_time for n in sequence.notes if n.pitch in (35, 36))
+    assert kicks
+    level = np.abs(audio).max(axis=1)
+    attacks = [level[int(t * rate):int(t * rate) + rate // 20].max() for t in kicks]
+    assert db(np.median(attacks)) > -30, db(np.median(attacks))
+    assert db(float(np.abs(audio).max())) > -20
 
 
 def test_flac_holds_the_same_samples_as_wav(tmp_path: Path) -> None:
@@ -84,6 +102,11 @@ def test_bad_input_gives_one_line_and_writes_nothing(tmp_path: Path, monkeypatch
         assert "Traceback" not in result.output
         if status == 1:
             assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    empty = tmp_path / "empty.mid"
+    empty.write_bytes(bytes.fromhex("4d546864000000060001000101e04d54726b0000000400ff2f00"))
+    result = run("render", str(empty), "-o", str(out))
+    assert result.exit_code == 1 and "it has no notes to play" in result.stderr
+    empty.unlink()
     monkeypatch.setitem(sys.modules, "midirenderer", None)  # as without the audio extra
     result = run("render", str(EXAMPLE), "-o", str(out))
     assert result.exit_code == 1 and "pip install 'gen-music[audio]'" in result.stderr

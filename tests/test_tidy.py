@@ -39,6 +39,24 @@ def test_tidy_writes_the_grid_and_keeps_every_pitched_note_in_time(tmp_path: Pat
     assert sorted(names) == sorted(["Violin", "Acoustic Grand Piano", "Electric Bass (finger)", "Drums"])
 
 
+def test_tidy_on_a_groove_file_writes_the_estimated_tempo_and_its_bar_lines(tmp_path: Path) -> None:
+    from generation.transcription import mt3_style_midi
+
+    groove = FIXTURES / "groove" / "drummer1" / "eval_session" / "1_funk-groove1_138_beat_4-4.mid"
+    song = tmp_path / "funk_mt3.mid"
+    song.write_bytes(mt3_style_midi(read_music_file(groove).sequences[0]))
+    out = tmp_path / "clean.mid"
+    assert run("tidy", str(song), "-o", str(out)).exit_code == 0
+    original = read_music_file(song).sequences[0]
+    analysis = analyse(original)
+    written = pretty_midi.PrettyMIDI(str(out))
+    _, qpms = written.get_tempo_changes()
+    assert abs(qpms[-1] - analysis.tempo_bpm) < 0.01 and abs(analysis.tempo_bpm - 138) < 1.5
+    assert_bar_lines_on_downbeats(out, analysis, original.total_time - analysis.bar_seconds)
+    starts = sorted(n.start for i in written.instruments for n in i.notes)
+    assert max(abs(a - b) for a, b in zip(starts, sorted(n.start_time for n in original.notes))) <= 1e-3
+
+
 def _segments(program: int, spans: list[tuple[float, float]], pitch: int = 60) -> list[tuple]:
     return [(program, pitch + (k % 3), start + 0.25 * k, start + 0.25 * k + 0.2)
             for start, end in spans for k in range(int((end - start) / 0.25))]
