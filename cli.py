@@ -755,6 +755,50 @@ def plot(piece, output, original, bars_before, tempo_from, force) -> None:
 
 
 @cli.command()
+@click.argument("piece", type=click.Path(exists=True, dir_okay=False))
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
+              help="The score to write: .musicxml (or .xml), .mxl, or .svg (first page; needs the score extra).")
+@click.option("--parts", help="Instruments to print, by General MIDI name, comma-separated (default: all).")
+@click.option("--from-bar", type=click.IntRange(min=1), default=1, show_default=True,
+              help="The first bar printed (1 = the first bar line's bar).")
+@click.option("--bars", type=click.IntRange(min=1), help="How many bars to print (default: to the end).")
+@click.option("--title", help="The score's title (default: the file's name).")
+@tempo_from_option()
+@force_option
+def score(piece, output, parts, from_bar, bars, title, tempo_from, force) -> None:
+    """Write a readable score of PIECE: notes quantized on its analysed grid (tempo, meter, downbeat,
+    key), piano on a grand staff, drums on a percussion staff.
+
+    \b
+    Examples:
+      gen score examples/bantry_lasses.mid -o bantry.musicxml
+      gen continue song.mid -o continued.mid --bars 8
+      gen score continued.mid -o new-bars.mxl --from-bar 9     # just the continuation of an 8-bar song
+    """
+    from pathlib import Path
+
+    from generation.io.files import check_output
+    from generation.score import FORMATS, to_score, write_score
+    from generation.transcription import analyse
+
+    if Path(output).suffix.lower() not in FORMATS:
+        raise click.BadParameter(f"{output}: a score is written as {', '.join(FORMATS)}", param_hint="--output")
+    sequence = _read_one(piece)
+    check_output(output, force=force)
+    try:
+        analysis = analyse(sequence, estimate=TEMPO_FROM[tempo_from])
+        made = to_score(sequence, analysis, title=title or Path(piece).stem,
+                        parts=parts.split(",") if parts else None, from_bar=from_bar, bars=bars)
+    except GenError as error:
+        raise GenError(f"{piece}: {error}") from None
+    write_score(made, output)
+    measures = max(len(p.getElementsByClass("Measure")) for p in made.parts)
+    click.echo(f"Wrote {output}: {len(made.parts)} staves, {measures} bars in "
+               f"{analysis.time_signature[0]}/{analysis.time_signature[1]}, {analysis.key or 'no key'}, "
+               f"{round(analysis.tempo_bpm)} bpm")
+
+
+@cli.command()
 @click.argument("transcription", type=click.Path(exists=True, dir_okay=False))
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="The MIDI file to write.")
 @click.option("--quantize", "snap", is_flag=True, help="Also move every note onto the grid's 16th notes.")

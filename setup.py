@@ -49,9 +49,12 @@ setup(
     ],
     extras_require={
         # setuptools 70.1+ builds wheels itself: a test builds one to check that it carries the models.
-        "test": ["pytest>=7", "tfrecord>=1.14", "setuptools>=70.1", "midirenderer>=0.1.3", "soundfile>=0.12"],
+        "test": ["pytest>=7", "tfrecord>=1.14", "setuptools>=70.1", "midirenderer>=0.1.3", "soundfile>=0.12",
+                 "verovio>=4.3"],
         # gen render: a SoundFont synthesizer (MIT, a Rust wheel) and FLAC writing (libsndfile in the wheel).
         "audio": ["midirenderer>=0.1.3", "soundfile>=0.12"],
+        # gen score -o X.svg: verovio engraves MusicXML (LGPL-3.0, a wheel); MusicXML needs only music21.
+        "score": ["verovio>=4.3"],
     },
     entry_points={"console_scripts": ["gen=cli:main"]},
     classifiers=[
