@@ -342,9 +342,13 @@ def sample(run_dir, num_samples, length, bars, seconds, temperature, top_k, top_
 
 
 def _read_one(path: str):
+    """The first piece of a music file, within `generation.limits` (one-line errors otherwise)."""
     from generation.io.readers import read_music_file
+    from generation.limits import check_piece
 
-    return read_music_file(path).sequences[0]
+    sequence = read_music_file(path).sequences[0]
+    check_piece(sequence, path)
+    return sequence
 
 
 @cli.command()
@@ -890,8 +894,12 @@ def render(piece, output, soundfont, force) -> None:
     if Path(piece).suffix.lower() in (".mid", ".midi"):
         from generation.io.midi import midi_to_note_sequence
 
+        from generation.limits import check_piece
+
         data = Path(piece).read_bytes()
-        if not midi_to_note_sequence(data, piece).notes:  # broken or empty: one line here, not in the synthesizer
+        read = midi_to_note_sequence(data, piece)  # broken, empty or extreme: one line here, not in the synthesizer
+        check_piece(read, piece)
+        if not read.notes:
             raise GenError(f"{piece}: it has no notes to play")
     else:
         import tempfile

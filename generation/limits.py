@@ -1,0 +1,70 @@
+"""What the musician's commands (`gen continue`, `vary`, `humanize`, `tidy`, `score`, `render`,
+`plot`, `sample --primer`, `interpolate`) accept of a piece, checked once it is read and before any
+analysis or model: a piece past a limit is a one-line error naming the file, the limit and the value.
+
+The defaults are far beyond real music (a dense one-hour recording transcribed by MT3 has about
+230,000 notes) and stop only damaged or hostile files: a tempo event of 1 microsecond per quarter
+puts a whole piece into a millisecond, a note at tick 2^28 makes a piece 77 hours long. Each
+numeric limit can be raised by an environment variable, e.g. GEN_MAX_MINUTES=600.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from generation.errors import BadInputFile
+from generation.protos import NoteSequence
+
+
+@dataclass(frozen=True)
+class Limit:
+    name: str  # the environment variable that raises it
+    default: float
+    unit: str  # what is counted: "notes", "minutes" ...
+
+    @property
+    def value(self) -> float:
+        given = os.environ.get(self.name)
+        if given is None:
+            return self.default
+        try:
+            return float(given)
+        except ValueError:
+            raise BadInputFile(self.name, f"the environment variable must be a number; got {given!r}") from None
+
+    def refuse(self, name: str, found: str) -> BadInputFile:
+        return BadInputFile(name, f"{found}; at most {self.value:,g} {self.unit} are accepted "
+                                  f"(raise the limit with {self.name}=N)")
+
+
+MAX_MINUTES = Limit("GEN_MAX_MINUTES", 180, "minutes")
+MAX_NOTES = Limit("GEN_MAX_NOTES", 2_000_000, "notes")
+MAX_TEMPO_EVENTS = Limit("GEN_MAX_TEMPO_EVENTS", 100_000, "tempo events")
+MAX_METER_EVENTS = Limit("GEN_MAX_METER_EVENTS", 10_000, "time signatures")
+# A tempo outside these quarter notes per minute is a damaged event, not music (a tempo event of 1
+# microsecond per quarter note is 60 million).
+TEMPO_RANGE = (1.0, 2000.0)  # MIDI cannot write a tempo below 3.6: the low end only stops negative ones
+MAX_NUMERATOR = 64
+DENOMINATORS = (1, 2, 4, 8, 16, 32, 64)
+
+
+def check_piece(sequence: NoteSequence, name: str) -> None:
+    """A `BadInputFile` naming `name`, the rule and the value when `sequence` is past a limit."""
+    for limit, count in ((MAX_NOTES, len(sequence.notes)), (MAX_TEMPO_EVENTS, len(sequence.tempos)),
+                         (MAX_METER_EVENTS, len(sequence.time_signatures))):
+        if count > limit.value:
+            raise limit.refuse(name, f"it has {count:,} {limit.unit}")
+    low, high = TEMPO_RANGE
+    for tempo in sequence.tempos:
+        if not low <= tempo.qpm <= high:
+            raise BadInputFile(name, f"a tempo of {tempo.qpm:g} quarter notes per minute at {tempo.time:.3f} s; "
+                                     f"tempos from {low:g} to {high:g} are accepted")
+    for signature in sequence.time_signatures:
+        if not (1 <= signature.numerator <= MAX_NUMERATOR and signature.denominator in DENOMINATORS):
+            raise BadInputFile(name, f"a time signature of {signature.numerator}/{signature.denominator} at "
+                                     f"{signature.time:.3f} s; numerators 1 to {MAX_NUMERATOR} over "
+                                     f"{', '.join(map(str, DENOMINATORS))} are accepted")
+    end = max((n.end_time for n in sequence.notes), default=0.0)
+    if end > MAX_MINUTES.value * 60:
+        raise MAX_MINUTES.refuse(name, f"its last note ends at {end / 60:,.1f} minutes")
