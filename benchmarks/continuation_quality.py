@@ -58,6 +58,7 @@ QUARTETS = ("beethoven/opus18no1/movement2.mxl", "beethoven/opus18no1/movement4.
             "haydn/opus1no1/movement1.mxl", "haydn/opus1no1/movement3.mxl",
             "mozart/k155/movement1.mxl", "mozart/k155/movement2.mxl")
 PREFIX_BARS = 32  # at most this many bars before the cut are given to the continuers
+MIN_STEADY_PREFIX = 8  # bars of one length at least before a cut (or the group's least prefix, if fewer)
 SEEDS = (1, 2)
 COLUMNS = ("distance", "pitch-class sim", "dissonance cont (truth)", "density log-ratio", "register diff",
            "beat sim", "drum sim", "novelty cont (truth)", "start gap", "silent gaps")
@@ -108,13 +109,20 @@ def _sequence(notes: list[Any], qpm: float | None, signature: tuple[int, int] | 
     return result
 
 
-def _file_grid(sequence: NoteSequence, midi_bytes: bytes) -> tuple[np.ndarray, Callable[[float], tuple[float, tuple[int, int]]]]:
-    """(downbeat times, time -> (qpm, meter) there) from the file's tempo map and meter."""
+def _file_grid(sequence: NoteSequence, midi_bytes: bytes, bar_quarters: list[float] | None = None
+               ) -> tuple[np.ndarray, Callable[[float], tuple[float, tuple[int, int]]]]:
+    """(downbeat times, time -> (qpm, meter) there) from the file's tempo map and meter, or, with
+    `bar_quarters` (the score's bar lines in quarter notes from its start: a pickup bar is short),
+    from those bar lines on the file's tempo map."""
     import pretty_midi
 
     midi = pretty_midi.PrettyMIDI(io.BytesIO(midi_bytes))
     end = max(n.end_time for n in sequence.notes)
-    downbeats = [float(t) for t in midi.get_downbeats() if t <= end + 1e-6]
+    if bar_quarters is not None:
+        downbeats = [float(midi.tick_to_time(int(round(q * midi.resolution)))) for q in bar_quarters]
+        downbeats = [t for t in downbeats if t <= end + 1e-6]
+    else:
+        downbeats = [float(t) for t in midi.get_downbeats() if t <= end + 1e-6]
     if len(downbeats) < 2:
         downbeats = [0.0, midi.get_beats()[4] if len(midi.get_beats()) > 4 else end]
     while downbeats[-1] < end - 1e-3:  # the final bar's end, so that k + N <= len - 1 is N whole bars
@@ -131,41 +139,49 @@ def _file_grid(sequence: NoteSequence, midi_bytes: bytes) -> tuple[np.ndarray, C
 
 
 def file_cuts(group: str, piece: str, sequence: NoteSequence, midi_bytes: bytes, *, bars: int, cuts: int,
-              min_prefix_bars: int, by_instrument: bool) -> list[Cut]:
+              min_prefix_bars: int, by_instrument: bool, bar_quarters: list[float] | None = None) -> list[Cut]:
     """Up to `cuts` cuts on the file's own downbeats, spread between `min_prefix_bars` and the last
-    downbeat leaving N bars of truth; each with a steady bar length over the prefix window, the truth
-    and (if there) the next passage, and a note sounding up to the cut."""
+    downbeat leaving N bars of truth; each with bars of one length over the truth and the prefix
+    (at least MIN_STEADY_PREFIX bars of it, from after the last bar of another length), the next
+    passage where it is steady too, and a note sounding up to the cut."""
     notes = [n for n in sequence.notes if n.end_time > n.start_time or n.is_drum]
-    downbeats, at = _file_grid(sequence, midi_bytes)
+    downbeats, at = _file_grid(sequence, midi_bytes, bar_quarters)
     last = len(downbeats) - 1 - bars  # the cut index leaving N whole bars
     candidates = list(range(min_prefix_bars, last + 1))
     if not candidates:
         return []
-    chosen: list[int] = []
+    lengths = np.diff(downbeats)
+
+    def steady(lo: int, hi: int) -> bool:  # bars lo .. hi - 1 all of one length (1%)
+        part = lengths[lo:hi]
+        return len(part) > 0 and np.ptp(part) <= 0.01 * part.mean()
+
+    chosen: dict[int, int] = {}  # cut bar -> first bar of its prefix
     for target in np.linspace(candidates[0], candidates[-1], cuts + 2)[1:-1] if cuts > 1 else [np.mean(candidates)]:
         for k in sorted(candidates, key=lambda c: abs(c - target)):
-            if k in chosen:
+            if k in chosen or not steady(k, k + bars):
                 continue
-            lo = max(0, k - PREFIX_BARS)
-            hi = min(len(downbeats) - 1, k + 2 * bars)
-            lengths = np.diff(downbeats[lo:hi + 1])
-            if len(lengths) == 0 or np.ptp(lengths) > 0.01 * lengths.mean():
+            # The prefix starts after the last bar of another length (a pickup, a first ending): its
+            # bar lines then fall where the piece's do.
+            least = min(MIN_STEADY_PREFIX, min_prefix_bars)
+            lo = next((lo for lo in range(max(0, k - PREFIX_BARS), k - least + 1) if steady(lo, k + bars)), None)
+            if lo is None:
                 continue
             cut = float(downbeats[k])
             if not any(n.start_time < cut - 1e-6 and n.end_time >= cut - 0.05 for n in notes):
                 continue  # a rest before the cut would move gen's continuation start a bar early
-            chosen.append(k)
+            chosen[k] = lo
             break
     result = []
-    for k in sorted(chosen):
+    for k, lo in sorted(chosen.items()):
         cut = float(downbeats[k])
         bar = float(downbeats[k + 1] - downbeats[k])
         qpm, signature = at(cut)
         beat = bar / signature[0]
-        start = float(downbeats[max(0, k - PREFIX_BARS)])
+        start = float(downbeats[lo])
         prefix = _sequence(_window(notes, start, cut), qpm, signature)
         truth = _window(notes, cut, cut + bars * bar)
-        has_next = k + 2 * bars <= len(downbeats) - 1
+        has_next = k + 2 * bars <= len(downbeats) - 1 and steady(k, k + 2 * bars)
         following = _window(notes, cut + bars * bar, cut + 2 * bars * bar) if has_next else None
         result.append(Cut(group, piece, cut, bars, Grid(bar, beat, signature), prefix, truth, following, by_instrument,
                           cut_in_prefix=cut - start))
@@ -182,13 +198,17 @@ def mt3_copy(cut: Cut, group: str = "b") -> Cut:
                cut_in_prefix=cut.cut_in_prefix)
 
 
-def _music21_midi(path: str) -> bytes:
+def _music21_midi(path: str) -> tuple[bytes, list[float]]:
+    """(MIDI of a corpus score, its bar lines in quarter notes): music21 writes a pickup bar at time
+    0 with the whole bar's meter, so the MIDI's own bar lines would fall a pickup late."""
     from music21 import corpus
     from music21.midi import translate
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return translate.streamToMidiFile(corpus.parse(path)).writestr()
+        score = corpus.parse(path)
+        bar_lines = sorted({float(m.offset) for m in score.parts[0].getElementsByClass("Measure")})
+        return translate.streamToMidiFile(score).writestr(), bar_lines
 
 
 def quartet_cuts(quick: bool) -> tuple[list[Cut], list[str]]:
@@ -197,10 +217,10 @@ def quartet_cuts(quick: bool) -> tuple[list[Cut], list[str]]:
     cuts, notes = [], []
     for path in QUARTETS[:1] if quick else QUARTETS:
         began = time.perf_counter()
-        data = _music21_midi(path)
+        data, bar_lines = _music21_midi(path)
         sequence = midi_to_note_sequence(data, path)
         found = file_cuts("a", path.replace(".mxl", ""), sequence, data, bars=8, cuts=1 if quick else 2,
-                          min_prefix_bars=16, by_instrument=True)
+                          min_prefix_bars=16, by_instrument=True, bar_quarters=bar_lines)
         notes.append(f"{path}: {len(found)} cuts, parsed in {time.perf_counter() - began:.1f} s")
         cuts += found
     return cuts, notes
