@@ -116,16 +116,25 @@ def save_checkpoint(
     with atomic_output(directory / LATEST) as temporary:
         temporary.write_text(checkpoint.name + "\n")
     for old in list_checkpoints(run_dir)[:-keep] if keep > 0 else []:
-        for path in (old.weights, old.state, old.info):
+        # The .json goes first: it is what makes a checkpoint listed, so a run killed while pruning
+        # leaves unlisted tensors (removed on resume), never a listed checkpoint without weights.
+        for path in (old.info, old.weights, old.state):
             path.unlink(missing_ok=True)
     return checkpoint
 
 
 def remove_unfinished(run_dir: str | os.PathLike[str]) -> None:
-    """Deletes temporary files a killed run left behind (they never became checkpoints)."""
+    """Deletes what a killed run left behind: temporary files, and tensors of a step without its
+    .json (a save or a pruning cut short); neither was ever a complete checkpoint."""
     directory = Path(run_dir) / CHECKPOINT_DIR
-    for path in directory.glob(".*.tmp") if directory.is_dir() else ():
+    if not directory.is_dir():
+        return
+    for path in directory.glob(".*.tmp"):
         path.unlink(missing_ok=True)
+    for path in directory.glob("step-*.safetensors"):
+        name = path.name.split(".", 1)[0]
+        if _STEP_NAME.match(name) and not (directory / f"{name}.json").exists():
+            path.unlink(missing_ok=True)
 
 
 def list_checkpoints(run_dir: str | os.PathLike[str]) -> list[Checkpoint]:

@@ -16,6 +16,7 @@ from generation.checkpoint import (
     load_weights,
     read_run_config,
     resolve_checkpoint,
+    remove_unfinished,
     save_checkpoint,
     write_run_config,
 )
@@ -54,6 +55,34 @@ def test_only_the_newest_are_kept(tmp_path: Path) -> None:
         "latest", "step-4.json", "step-4.safetensors", "step-4.state.safetensors",
         "step-5.json", "step-5.safetensors", "step-5.state.safetensors",
     ]
+
+
+@pytest.mark.parametrize("killed_after", [1, 2])
+def test_a_run_killed_while_pruning_lists_only_checkpoints_that_are_there(tmp_path: Path, monkeypatch,
+                                                                         killed_after: int) -> None:
+    """Issue 16's fault trial: a kill during pruning once left a listed checkpoint whose weights were
+    gone. The .json goes first now, and the tensors left behind are removed on resume."""
+    for step in (1, 2):
+        save(tmp_path, step, keep=2)
+    removed = []
+    real_unlink = Path.unlink
+
+    def killed(path: Path, missing_ok: bool = False) -> None:
+        if len(removed) == killed_after:
+            raise KeyboardInterrupt  # the run is killed here
+        removed.append(path.name)
+        real_unlink(path, missing_ok=missing_ok)
+
+    monkeypatch.setattr(Path, "unlink", killed)
+    with pytest.raises(KeyboardInterrupt):
+        save(tmp_path, 3, keep=2)
+    monkeypatch.setattr(Path, "unlink", real_unlink)
+    assert removed[0] == "step-1.json"
+    for checkpoint in list_checkpoints(tmp_path):
+        assert checkpoint.weights.exists() and checkpoint.state.exists(), checkpoint.name
+    remove_unfinished(tmp_path)
+    assert [c.step for c in list_checkpoints(tmp_path)] == [2, 3]
+    assert not list((tmp_path / "checkpoints").glob("step-1*"))
 
 
 @pytest.mark.parametrize("damage", ["flip", "truncate", "delete"])
