@@ -5,7 +5,9 @@ Not a literal dump of performed durations: every note is laid on the analysed gr
 less than a beat before a track's next onset is articulation, not a rest, so the note lasts up to
 that onset (a staccato performance reads as plain notes); notes struck together are one chord, and a
 chord is cut where the next one starts (one voice per staff). A piano (General MIDI programs 0-7)
-gets a braced grand staff split at middle C; drums get a percussion staff in the usual drum-set
+playing with both hands (a tenth of its notes or more on either side of middle C, an octave and a
+fifth apart) gets a braced grand staff split there, any other track one staff in the clef of its
+median note; drums get a percussion staff in the usual drum-set
 positions (kick in the bottom space, snare on the third space, cymbals above the staff with x
 noteheads). Times here are in quarter notes from the score's first bar line unless said.
 """
@@ -22,6 +24,11 @@ from generation.transcription import Analysis, instrument_name, on_grid
 
 STEP = 0.25  # quarter notes: the 16th-note grid
 MIDDLE_C = 60
+# A piano track gets two staves when at least GRAND_STAFF_SHARE of its notes lie on each side of
+# middle C and its range (5th to 95th percentile) spans GRAND_STAFF_SPREAD semitones (a tenor
+# voice around middle C stays on one staff).
+GRAND_STAFF_SHARE = 0.1
+GRAND_STAFF_SPREAD = 19
 FORMATS = (".musicxml", ".xml", ".mxl", ".svg")
 
 # GM drum pitch -> (display step, octave, notehead) on a percussion staff (the common drum-set key).
@@ -128,7 +135,10 @@ def to_score(sequence: NoteSequence, analysis: Analysis, *, title: str = "", par
     grid = on_grid(sequence, analysis)
     quarter = 60.0 / analysis.tempo_bpm
     bar_quarters = analysis.bar_seconds / quarter
-    begin = (from_bar - 1) * bar_quarters
+    # Bar 1 is the bar of the first note: a downbeat estimated a hair after it leaves the grid's
+    # bar 0 empty but for that note's first milliseconds.
+    first = min((_q(n.start_time / quarter) for n in grid.notes), default=0.0)
+    begin = (int(first // bar_quarters) + from_bar - 1) * bar_quarters
     end = None if bars is None else begin + bars * bar_quarters
     tracks: dict[tuple[int, int, bool], list[Any]] = {}
     for note in grid.notes:
@@ -146,9 +156,16 @@ def to_score(sequence: NoteSequence, analysis: Analysis, *, title: str = "", par
         events = [Event(e.onset - begin, e.length, e.pitches) for e in track_events(notes, quarter)]
         if end is not None:
             events = [Event(e.onset, min(e.length, end - begin - e.onset), e.pitches) for e in events]
-        grand = not is_drum and program <= 7
+        pitches = sorted(p for e in events for p in e.pitches)
+        below = sum(p < MIDDLE_C for p in pitches) / max(len(pitches), 1)
+        spread = pitches[int(0.95 * (len(pitches) - 1))] - pitches[int(0.05 * (len(pitches) - 1))] if pitches else 0
+        # A piano playing with both hands gets a grand staff; one voice of a chorale on a piano sound does not.
+        grand = (not is_drum and program <= 7 and GRAND_STAFF_SHARE <= below <= 1 - GRAND_STAFF_SHARE
+                 and spread >= GRAND_STAFF_SPREAD)
+        single_clef = None if is_drum else (clef.BassClef() if pitches and pitches[len(pitches) // 2] < MIDDLE_C
+                                            else clef.TrebleClef())
         staves = ([(name, _split(events, upper=True), clef.TrebleClef()),
-                   (name, _split(events, upper=False), clef.BassClef())] if grand else [(name, events, None)])
+                   (name, _split(events, upper=False), clef.BassClef())] if grand else [(name, events, single_clef)])
         signature = None if is_drum else _key(analysis.key)
         flats = signature is not None and signature.sharps < 0
         made_parts = []

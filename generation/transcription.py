@@ -560,7 +560,7 @@ def analyse(sequence: NoteSequence, *, estimate: bool | None = None) -> Analysis
     else:
         tempo = max(sequence.tempos, key=lambda t: t.time)
         bpm, source = float(tempo.qpm), "file"
-        last = max(sequence.time_signatures, key=lambda s: s.time) if sequence.time_signatures else None
+        last = _meter_in_force(sequence, tempo.qpm, end_time)
         signature = (last.numerator, last.denominator) if last else (4, 4)
         bar = 60.0 / bpm * 4 / signature[1] * signature[0]
         anchor = max(last.time if last else 0.0, tempo.time)  # bar lines counted from the last change
@@ -592,6 +592,21 @@ def analyse(sequence: NoteSequence, *, estimate: bool | None = None) -> Analysis
         analysis.end_tempo_bpm = round(60.0 / float(beat_times[-1] - beat_times[-2]) * 4 / signature[1], 3)
         analysis.bars = (analysis.to_grid(end_time) - analysis.to_grid(first_onset)) / analysis.bar_seconds
     return analysis
+
+
+def _meter_in_force(sequence: NoteSequence, qpm: float, end_time: float) -> Any:
+    """The time signature the piece ends in: the last that lasts two of its bars before `end_time`
+    and whose bar is at least a quarter note long, else the last; None without any. (A score's
+    short last bar can carry a signature of its own, as BWV 66.6's final 3/4 bar after its 4/4,
+    and music21 reads some ABC tunes' partial bars as 1/16.)"""
+    ordered = sorted(sequence.time_signatures, key=lambda s: s.time)
+    for signature in reversed(ordered):
+        if signature.denominator <= 0 or signature.numerator * 4 < signature.denominator:
+            continue
+        bar = 60.0 / qpm * 4 / signature.denominator * signature.numerator
+        if end_time - signature.time >= 2 * bar - 1e-6:
+            return signature
+    return ordered[-1] if ordered else None
 
 
 def _estimated_grid(notes: Sequence[Any]) -> tuple[float, tuple[int, int], float, tuple[np.ndarray, int] | None]:

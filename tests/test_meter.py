@@ -169,3 +169,13 @@ def test_meter_estimation_is_fast_on_a_long_piece() -> None:
     meter = estimate_meter(notes, positions, 0.4)
     assert time.perf_counter() - started < 1.0
     assert meter.time_signature == (6, 8) and meter.beat == pytest.approx(1.5)
+
+
+def test_a_files_short_last_bar_does_not_set_its_meter() -> None:
+    """BWV 66.6 ends on a 3/4 bar after its 4/4 (the pickup's complement), and music21 reads the first
+    O'Neill tune's last partial bar as 1/16: the meter the piece goes on in is 4/4 and 2/4."""
+    scores = FIXTURES / "scores"
+    for name, meter in (("bwv66.6.mxl", (4, 4)), ("oneills1850_0001-0008.abc", (2, 4))):
+        sequence = read_music_file(scores / name).sequences[0]
+        assert len({(s.numerator, s.denominator) for s in sequence.time_signatures}) > 1, name
+        assert analyse(sequence).time_signature == meter, name
