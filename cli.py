@@ -47,9 +47,12 @@ force_option = click.option("--force", is_flag=True, help="Replace output files 
 @click.option("--keep-duplicates", is_flag=True, help="Write sequences whose content repeats an earlier one.")
 @click.option("--report", "report_path", type=click.Path(dir_okay=False),
               help="Also write the full report (every skipped file and warning) as JSON.")
+@click.option("--shards", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Files per split: OUTPUT-<split>-00000-of-0000N.tfrecord ..., each sequence in the one its id "
+                   "hashes to (Magenta's and tf.data's naming).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 @force_option
-def preprocess(inputs, output, metadata, split_text, jobs, keep_duplicates, report_path, quiet, force) -> None:
+def preprocess(inputs, output, metadata, split_text, jobs, keep_duplicates, report_path, shards, quiet, force) -> None:
     """Convert MIDI, MusicXML, ABC and kern files to TFRecord files of NoteSequences.
 
     Directories are searched recursively. Bad files are skipped with their reason.
@@ -75,8 +78,11 @@ def preprocess(inputs, output, metadata, split_text, jobs, keep_duplicates, repo
                           + (f" (and {len(earlier) - 1} more)" if len(earlier) > 1 else ""))
     report = run_preprocess(
         inputs, output, metadata=metadata, split_fractions=fractions, jobs=jobs,
-        dedup=not keep_duplicates, progress=not quiet,
+        dedup=not keep_duplicates, progress=not quiet, shards=shards,
     )
+    for stale in earlier:  # --force: files of the earlier run this one did not write (other shard counts)
+        if str(stale) not in report.sequences_written:
+            stale.unlink(missing_ok=True)
     _print_preprocess_report(report, metadata)
     if report_path:
         from dataclasses import asdict
@@ -214,10 +220,11 @@ def _groove_model(run_dir: str, batch_size: int, raw_dynamics: bool = False):
 
 @cli.command()
 @click.option("--config", "config_name", required=True, help="A named config (see `gen configs`).")
-@click.option("--examples", required=True, multiple=True, type=click.Path(exists=True, dir_okay=False),
-              help="TFRecord file(s) of NoteSequences to train on.")
-@click.option("--eval-examples", multiple=True, type=click.Path(exists=True, dir_okay=False),
-              help="TFRecord file(s) for the evaluation loss at intervals.")
+@click.option("--examples", required=True, multiple=True,
+              help="TFRecord file(s) of NoteSequences to train on; repeatable, and a quoted pattern such as "
+                   "'data/lmd-train-*.tfrecord' takes every shard it matches.")
+@click.option("--eval-examples", multiple=True,
+              help="TFRecord file(s) or patterns for the evaluation loss at intervals.")
 @click.option("--run-dir", required=True, type=click.Path(file_okay=False),
               help="Where checkpoints, config and TensorBoard logs go; an existing one is resumed.")
 @click.option("--num-steps", type=click.IntRange(min=1), default=50_000, show_default=True,
@@ -258,7 +265,8 @@ def train(config_name, examples, eval_examples, run_dir, num_steps, batch_size, 
         checkpoint_every_minutes=checkpoint_minutes, keep_checkpoints=keep_checkpoints, eval_every_steps=eval_every,
         workers=workers, device=device, progress=not quiet,
     )
-    result = run_training(config, list(examples), run_dir, options, eval_examples=list(eval_examples))
+    result = run_training(config, _example_files(examples, "--examples"), run_dir, options,
+                          eval_examples=_example_files(eval_examples, "--eval-examples"))
     if os.environ.get("RANK", "0") != "0":
         return  # under torchrun, the first process reports for all
     resumed = f" (resumed at step {result.resumed_from:,})" if result.resumed_from is not None else ""
@@ -339,6 +347,25 @@ def sample(run_dir, num_samples, length, bars, seconds, temperature, top_k, top_
     for path, sequence in zip(paths, sequences):
         write_midi(sequence, path)
         click.echo(f"{path}  {len(sequence.notes)} notes, {sequence.total_time:.1f} s")
+
+
+def _example_files(values: tuple[str, ...], option: str) -> list[str]:
+    """The files `values` name: each a file, or a pattern (*, ?, [...]) standing for the sorted files
+    it matches (a sharded dataset); a missing file or a pattern matching nothing is a usage error."""
+    import glob
+
+    files: list[str] = []
+    for value in values:
+        if glob.has_magic(value):
+            matched = sorted(p for p in glob.glob(value) if os.path.isfile(p))
+            if not matched:
+                raise click.BadParameter(f"{value!r} matches no file", param_hint=option)
+            files += matched
+        elif os.path.isfile(value):
+            files.append(value)
+        else:
+            raise click.BadParameter(f"{value!r}: no such file", param_hint=option)
+    return files
 
 
 def _read_one(path: str):

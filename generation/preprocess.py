@@ -24,6 +24,7 @@ import os
 import re
 import threading
 import time
+import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -96,6 +97,21 @@ def output_paths(output: str | os.PathLike[str], splits: Iterable[str | None]) -
         split: prefix.with_name(f"{prefix.name}.tfrecord" if split is None else f"{prefix.name}-{split}.tfrecord")
         for split in splits
     }
+
+
+def shard_paths(output: str | os.PathLike[str], split: str | None, shards: int) -> list[Path]:
+    """The `shards` files of one split, in Magenta's and tf.data's naming:
+    data/groove-train-00000-of-00004.tfrecord ... (one file, `output_paths`'s, for 1 shard)."""
+    single = output_paths(output, [split])[split]
+    if shards == 1:
+        return [single]
+    stem = single.name[: -len(".tfrecord")]
+    return [single.with_name(f"{stem}-{k:05d}-of-{shards:05d}.tfrecord") for k in range(shards)]
+
+
+def shard_of(sequence_id: str, shards: int) -> int:
+    """The shard a sequence goes to: by a hash of its id, stable across runs and machines."""
+    return zlib.crc32(sequence_id.encode("utf-8")) % shards
 
 
 def find_music_files(inputs: Sequence[str | os.PathLike[str]]) -> list[tuple[str, str]]:
@@ -350,8 +366,12 @@ def preprocess(
     jobs: int | None = None,
     dedup: bool = True,
     progress: bool = False,
+    shards: int = 1,
 ) -> PreprocessReport:
     """Converts every music file under `inputs` to NoteSequences in TFRecord file(s) named after `output`.
+
+    `shards` > 1 writes each split as that many files (`shard_paths`), every sequence in the one
+    its id hashes to (`shard_of`); each file is written under a temporary name, then renamed.
 
     Returns the report; raises `NoExamplesError` (and writes nothing) when no sequence was
     converted, `OutputError` when an output cannot be written, `BadInputFile` for a bad metadata file.
@@ -368,15 +388,17 @@ def preprocess(
     jobs = jobs or available_cores()
     first_seen: dict[tuple[str, tuple[tuple[str, str], ...]], str] = {}
     content_seen: dict[str, str] = {}
-    counts: dict[str | None, int] = {}
+    if shards < 1:
+        raise GenError(f"shards must be at least 1; got {shards}")
+    counts: dict[tuple[str | None, int], int] = {}
 
     with ExitStack() as stack:
-        writers: dict[str | None, TFRecordWriter] = {}
+        writers: dict[str | None, list[TFRecordWriter]] = {}
 
-        def writer_for(split: str | None) -> TFRecordWriter:
-            if split not in writers:
-                writers[split] = stack.enter_context(TFRecordWriter(output_paths(output, [split])[split]))
-            return writers[split]
+        def writer_for(split: str | None, shard: int) -> TFRecordWriter:
+            if split not in writers:  # every shard of a split exists, empty or not, as readers expect
+                writers[split] = [stack.enter_context(TFRecordWriter(path)) for path in shard_paths(output, split, shards)]
+            return writers[split][shard]
 
         counter = None
         if progress:
@@ -403,13 +425,15 @@ def preprocess(
                 split = task.split
                 if split is None and split_fractions:
                     split = split_by_hash(record.sequence_id, split_fractions)
-                writer_for(split).write(record.serialized)
-                counts[split] = counts.get(split, 0) + 1
+                shard = shard_of(record.sequence_id, shards) if shards > 1 else 0
+                writer_for(split, shard).write(record.serialized)
+                counts[split, shard] = counts.get((split, shard), 0) + 1
                 report.notes_written += record.notes
         if not counts:  # no writer was opened, so nothing was written
             reasons = f"; first: {report.skipped[0][0]}: {report.skipped[0][1]}" if report.skipped else ""
             raise NoExamplesError(f"no music converted from {report.files_seen} file(s){reasons}")
-    paths = output_paths(output, counts)
-    report.sequences_written = {str(paths[split]): counts[split] for split in sorted(counts, key=str)}
+    report.sequences_written = {str(path): counts.get((split, shard), 0)
+                                for split in sorted(writers, key=str)
+                                for shard, path in enumerate(shard_paths(output, split, shards))}
     report.seconds = time.perf_counter() - started
     return report

@@ -120,6 +120,21 @@ def test_preprocess_train_resume_sample_on_the_cpu(tmp_path: Path) -> None:
     assert names == sorted(names) and {"groovae_4bar", "groovae_tiny", "attention_rnn", "performance"} <= set(names)
 
 
+def test_train_reads_sharded_examples_by_a_quoted_pattern(tmp_path: Path) -> None:
+    assert run("preprocess", str(FIXTURES / "groove"), "-o", str(tmp_path / "groove"), "-q", "-j", "1",
+               "--shards", "2").exit_code == 0
+    assert sorted(p.name for p in tmp_path.glob("groove*")) == ["groove-00000-of-00002.tfrecord",
+                                                                "groove-00001-of-00002.tfrecord"]
+    common = ["train", "--config", "groovae_tiny", "--run-dir", str(tmp_path / "run"), "--batch-size", "2",
+              "--workers", "1", "-q", "--num-steps", "2"]
+    result = run(*common, "--examples", str(tmp_path / "groove-*-of-00002.tfrecord"))
+    assert result.exit_code == 0, result.output
+    result = run(*common, "--examples", str(tmp_path / "lmd-*.tfrecord"))
+    assert result.exit_code == 2 and "matches no file" in result.output
+    result = run(*common, "--examples", str(tmp_path / "missing.tfrecord"))
+    assert result.exit_code == 2 and "no such file" in result.output
+
+
 def test_train_errors_are_one_line(tmp_path: Path) -> None:
     result = run("train", "--config", "groovae_nope", "--examples", str(FIXTURES / "groove" / "info.csv"),
                  "--run-dir", str(tmp_path / "run"))

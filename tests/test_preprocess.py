@@ -99,6 +99,33 @@ def test_split_fractions_are_stable_and_cover_every_sequence(mixed_folder: Path,
         assert all(split_by_hash(s.id, fractions) == split for s in sequences(Path(path)))
 
 
+def test_shards_hold_the_same_records_named_as_tf_data_names_them(mixed_folder: Path, tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from cli import cli
+    from generation.preprocess import shard_of
+
+    fractions = parse_split_fractions("train=0.5,validation=0.25,test=0.25")
+    whole = preprocess([mixed_folder], tmp_path / "whole", split_fractions=fractions, jobs=1)
+    sharded = preprocess([mixed_folder], tmp_path / "sharded", split_fractions=fractions, jobs=1, shards=3)
+    for split in ("train", "validation", "test"):
+        paths = [tmp_path / f"sharded-{split}-{k:05d}-of-00003.tfrecord" for k in range(3)]
+        assert [str(p) for p in paths] == [p for p in sharded.sequences_written if f"-{split}-" in p]
+        assert all(p.exists() for p in paths)  # every shard, empty or not
+        records = sorted(r for p in paths for r in read_records(p))
+        assert records == sorted(read_records(tmp_path / f"whole-{split}.tfrecord"))
+        for k, path in enumerate(paths):
+            assert all(shard_of(s.id, 3) == k for s in sequences(path))
+    assert sharded.total_sequences == whole.total_sequences == 16
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary files left
+    # --force with another shard count replaces the earlier run's files: one folder, one run
+    result = CliRunner().invoke(cli, ["preprocess", str(mixed_folder), "-o", str(tmp_path / "sharded"), "-q",
+                                      "--shards", "2", "--split", "train=0.5,validation=0.25,test=0.25", "--force"])
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in tmp_path.glob("sharded-*")) == sorted(
+        f"sharded-{split}-{k:05d}-of-00002.tfrecord" for split in ("train", "validation", "test") for k in range(2))
+
+
 @pytest.mark.parametrize("text", ["train=0.8,test=0.1", "train=x", "=0.5,test=0.5", "train=1.5"])
 def test_bad_split_fractions(text: str) -> None:
     with pytest.raises(GenError, match="--split"):
