@@ -4,7 +4,8 @@ The synthesizer is midirenderer (MIT; a Rust SoundFont player, `pip install 'gen
 playing a SoundFont: by default TimGM6mb.sf2, the 6 MB General MIDI SoundFont that pretty_midi
 installs with itself (Tim Brechbill's, distributed under the GNU GPL v2, as MuseScore and Debian's
 timgm6mb-soundfont ship it; gen does not ship it), or any .sf2 given (FluidR3_GM, MIT; MuseScore
-General, MIT). The audio is then brought to one loudness: RMS at TARGET_RMS_DBFS, but never
+General, MIT). The last notes ring out (RELEASE_SECONDS at most, then the audio ends where the
+sound has died away), and the audio is brought to one loudness: RMS at TARGET_RMS_DBFS, but never
 louder than a peak of PEAK_DBFS, so nothing clips.
 
 Audio arrays are float32 [frames, channels] in -1..1; rates in Hz.
@@ -22,6 +23,8 @@ import numpy as np
 from generation.errors import GenError
 
 TARGET_RMS_DBFS = -18.0  # loudness of the written file (a quiet piano and a full band alike)
+RELEASE_SECONDS = 2.0  # the last notes ring out this long at most after the file's end
+SILENCE_DBFS = -70.0  # below this the ringing has died away: the audio ends there
 PEAK_DBFS = -1.0  # the ceiling: the gain stops where the loudest sample reaches it
 FORMATS = (".wav", ".flac")
 AUDIO_EXTRA = "pip install 'gen-music[audio]' (from a checkout: pip install '.[audio]')"
@@ -32,6 +35,37 @@ def default_soundfont() -> Path:
     import pretty_midi
 
     return Path(pretty_midi.__file__).parent / "TimGM6mb.sf2"
+
+
+def with_release(midi_bytes: bytes, seconds: float = RELEASE_SECONDS) -> bytes:
+    """The MIDI file with a silent event (an undefined controller, 110) `seconds` after its end:
+    the synthesizer renders up to the last event, so the last notes ring out instead of stopping."""
+    import io as bytes_io
+
+    import mido
+
+    midi = mido.MidiFile(file=bytes_io.BytesIO(midi_bytes))
+    tempo, tempo_tick = 500_000, 0  # microseconds per quarter note in force at the end (MIDI's default)
+    for track in midi.tracks:
+        tick = 0
+        for message in track:
+            tick += message.time
+            if message.type == "set_tempo" and tick >= tempo_tick:
+                tempo, tempo_tick = message.tempo, tick
+    track = midi.tracks[-1]
+    end = track.pop() if track and track[-1].type == "end_of_track" else None
+    delay = int(round(seconds * 1e6 / tempo * midi.ticks_per_beat))
+    track.append(mido.Message("control_change", channel=15, control=110, value=0, time=delay + (end.time if end else 0)))
+    track.append(mido.MetaMessage("end_of_track", time=0))
+    written = bytes_io.BytesIO()
+    midi.save(file=written)
+    return written.getvalue()
+
+
+def _trim_silence(audio: np.ndarray, rate: int) -> np.ndarray:
+    """The audio up to 50 ms after its last sample above SILENCE_DBFS."""
+    loud = np.flatnonzero(np.abs(audio).max(axis=1) > 10 ** (SILENCE_DBFS / 20))
+    return audio[: int(loud[-1]) + rate // 20] if len(loud) else audio
 
 
 def synthesize(midi_bytes: bytes, soundfont: Path, name: str = "the piece") -> tuple[np.ndarray, int]:
@@ -100,7 +134,7 @@ def render_file(midi_bytes: bytes, output: str | os.PathLike[str], soundfont: Pa
                 name: str = "the piece") -> tuple[float, int, float]:
     """Plays `midi_bytes` on `soundfont` (default: `default_soundfont()`), normalizes and writes
     `output`; returns (seconds of audio, rate, gain in dB)."""
-    audio, rate = synthesize(midi_bytes, soundfont or default_soundfont(), name)
-    audio, gain_db = normalize(audio)
+    audio, rate = synthesize(with_release(midi_bytes), soundfont or default_soundfont(), name)
+    audio, gain_db = normalize(_trim_silence(audio, rate))
     write_audio(audio, rate, output)
     return len(audio) / rate, rate, gain_db
