@@ -368,6 +368,16 @@ def _example_files(values: tuple[str, ...], option: str) -> list[str]:
     return files
 
 
+def _analysed(sequence, path: str, tempo_from: str):
+    """`analyse` on the grid `--tempo-from` chooses; a piece it cannot analyse is one line naming `path`."""
+    from generation.transcription import analyse
+
+    try:
+        return analyse(sequence, estimate=TEMPO_FROM[tempo_from])
+    except GenError as error:
+        raise GenError(f"{path}: {error}") from None
+
+
 def _read_one(path: str):
     """The first piece of a music file, within `generation.limits` (one-line errors otherwise)."""
     from generation.io.readers import read_music_file
@@ -771,15 +781,11 @@ def plot(piece, output, original, bars_before, tempo_from, force) -> None:
     """
     from generation.io.files import check_output
     from generation.plot import new_notes, piano_roll
-    from generation.transcription import analyse
 
     drawn = _read_one(piece)
     reference = _read_one(original) if original else drawn
     check_output(output, force=force)
-    try:
-        analysis = analyse(reference, estimate=TEMPO_FROM[tempo_from])
-    except GenError as error:
-        raise GenError(f"{original or piece}: {error}") from None
+    analysis = _analysed(reference, original or piece, tempo_from)
     flags = new_notes(drawn, reference) if original else None
     piano_roll(drawn, output, analysis, new=flags, bars_before=bars_before, title=f"{piece}")
     click.echo(f"Wrote {output}")
@@ -810,14 +816,13 @@ def score(piece, output, parts, from_bar, bars, title, tempo_from, force) -> Non
 
     from generation.io.files import check_output
     from generation.score import FORMATS, to_score, write_score
-    from generation.transcription import analyse
 
     if Path(output).suffix.lower() not in FORMATS:
         raise click.BadParameter(f"{output}: a score is written as {', '.join(FORMATS)}", param_hint="--output")
     sequence = _read_one(piece)
     check_output(output, force=force)
+    analysis = _analysed(sequence, piece, tempo_from)
     try:
-        analysis = analyse(sequence, estimate=TEMPO_FROM[tempo_from])
         made = to_score(sequence, analysis, title=title or Path(piece).stem,
                         parts=parts.split(",") if parts else None, from_bar=from_bar, bars=bars)
     except GenError as error:
@@ -851,16 +856,13 @@ def tidy(transcription, output, snap, humanize_drums, groove_run, seed, tempo_fr
     from generation.io.files import check_output
     from generation.io.writers import write_midi
     from generation.tidy import MERGE_RULE, tidy as tidy_piece
-    from generation.transcription import analyse, instrument_name
+    from generation.transcription import instrument_name
 
     if groove_run and not humanize_drums:
         raise click.UsageError("--groove chooses the model for --humanize: give both")
     sequence = _read_one(transcription)
     check_output(output, force=force)
-    try:
-        analysis = analyse(sequence, estimate=TEMPO_FROM[tempo_from])
-    except GenError as error:
-        raise GenError(f"{transcription}: {error}") from None
+    analysis = _analysed(sequence, transcription, tempo_from)
     result = tidy_piece(sequence, analysis, snap=snap)
     tidied = result.sequence
     if humanize_drums:
@@ -918,23 +920,18 @@ def render(piece, output, soundfont, force) -> None:
     if Path(output).suffix.lower() not in FORMATS:
         raise click.BadParameter(f"{output}: audio is written as {' or '.join(FORMATS)}", param_hint="--output")
     check_output(output, force=force)
+    sequence = _read_one(piece)  # broken, empty or extreme: one line here, not in the synthesizer
+    if not sequence.notes:
+        raise GenError(f"{piece}: it has no notes to play")
     if Path(piece).suffix.lower() in (".mid", ".midi"):
-        from generation.io.midi import midi_to_note_sequence
-
-        from generation.limits import check_piece
-
-        data = Path(piece).read_bytes()
-        read = midi_to_note_sequence(data, piece)  # broken, empty or extreme: one line here, not in the synthesizer
-        check_piece(read, piece)
-        if not read.notes:
-            raise GenError(f"{piece}: it has no notes to play")
+        data = Path(piece).read_bytes()  # played as written, every event the file holds
     else:
         import tempfile
 
         from generation.io.writers import write_midi
 
         with tempfile.TemporaryDirectory() as folder:
-            write_midi(_read_one(piece), Path(folder) / "piece.mid")
+            write_midi(sequence, Path(folder) / "piece.mid")
             data = (Path(folder) / "piece.mid").read_bytes()
     seconds, rate, gain = render_file(data, output, Path(soundfont) if soundfont else None, name=piece)
     click.echo(f"Wrote {output}: {seconds:.1f} s at {rate} Hz, {gain:+.1f} dB to the loudness target")
