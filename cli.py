@@ -797,7 +797,7 @@ def plot(piece, output, original, bars_before, tempo_from, force) -> None:
               help="The score to write: .musicxml (or .xml), .mxl, or .svg (first page; needs the score extra).")
 @click.option("--parts", help="Instruments to print, by General MIDI name, comma-separated (default: all).")
 @click.option("--from-bar", type=click.IntRange(min=1), default=1, show_default=True,
-              help="The first bar printed (1 = the first bar line's bar).")
+              help="The first bar printed (1 = the bar of the first note).")
 @click.option("--bars", type=click.IntRange(min=1), help="How many bars to print (default: to the end).")
 @click.option("--title", help="The score's title (default: the file's name).")
 @tempo_from_option()

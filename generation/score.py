@@ -128,9 +128,9 @@ def _key(name: str) -> Any:
 def to_score(sequence: NoteSequence, analysis: Analysis, *, title: str = "", parts: Sequence[str] | None = None,
              from_bar: int = 1, bars: int | None = None) -> Any:
     """A music21 Score of `sequence` on `analysis`'s grid. `parts`: instrument names to keep (as
-    `instrument_name` gives them, case-insensitive); `from_bar` (1 = the first bar line's bar) and
+    `instrument_name` gives them, case-insensitive); `from_bar` (1 = the bar of the first note) and
     `bars` choose the measures printed."""
-    from music21 import clef, layout, metadata, meter, stream, tempo
+    from music21 import layout, metadata, meter, stream, tempo
 
     grid = on_grid(sequence, analysis)
     quarter = 60.0 / analysis.tempo_bpm
@@ -156,21 +156,13 @@ def to_score(sequence: NoteSequence, analysis: Analysis, *, title: str = "", par
         events = [Event(e.onset - begin, e.length, e.pitches) for e in track_events(notes, quarter)]
         if end is not None:
             events = [Event(e.onset, min(e.length, end - begin - e.onset), e.pitches) for e in events]
-        pitches = sorted(p for e in events for p in e.pitches)
-        below = sum(p < MIDDLE_C for p in pitches) / max(len(pitches), 1)
-        spread = pitches[int(0.95 * (len(pitches) - 1))] - pitches[int(0.05 * (len(pitches) - 1))] if pitches else 0
-        # A piano playing with both hands gets a grand staff; one voice of a chorale on a piano sound does not.
-        grand = (not is_drum and program <= 7 and GRAND_STAFF_SHARE <= below <= 1 - GRAND_STAFF_SHARE
-                 and spread >= GRAND_STAFF_SPREAD)
-        single_clef = None if is_drum else (clef.BassClef() if pitches and pitches[len(pitches) // 2] < MIDDLE_C
-                                            else clef.TrebleClef())
-        staves = ([(name, _split(events, upper=True), clef.TrebleClef()),
-                   (name, _split(events, upper=False), clef.BassClef())] if grand else [(name, events, single_clef)])
+        staves = _staves(events, program, is_drum)
+        grand = len(staves) == 2
         signature = None if is_drum else _key(analysis.key)
         flats = signature is not None and signature.sharps < 0
         made_parts = []
-        for staff_name, staff_events, staff_clef in staves:
-            part = _part_for(staff_name, staff_events, drums=is_drum, clef=staff_clef, flats=flats, staff=grand)
+        for staff_events, staff_clef in staves:
+            part = _part_for(name, staff_events, drums=is_drum, clef=staff_clef, flats=flats, staff=grand)
             part.insert(0, meter.TimeSignature(f"{analysis.time_signature[0]}/{analysis.time_signature[1]}"))
             if signature is not None:
                 part.insert(0, _key(analysis.key))
@@ -192,6 +184,24 @@ def to_score(sequence: NoteSequence, analysis: Analysis, *, title: str = "", par
         for measure in part.getElementsByClass("Measure"):
             measure.number += from_bar - 1  # the piece's own bar numbers
     return score
+
+
+def _staves(events: list[Event], program: int, is_drum: bool) -> list[tuple[list[Event], Any]]:
+    """(events, clef) per staff of a track: a piano playing with both hands (GRAND_STAFF_SHARE,
+    GRAND_STAFF_SPREAD) on two staves split at middle C; one voice of a chorale on a piano sound, or
+    any other track, on one staff in the clef of its median note; drums on one with no clef here
+    (`_part_for` gives it the percussion clef)."""
+    from music21 import clef
+
+    if is_drum:
+        return [(events, None)]
+    pitches = sorted(p for e in events for p in e.pitches)
+    below = sum(p < MIDDLE_C for p in pitches) / max(len(pitches), 1)
+    spread = pitches[int(0.95 * (len(pitches) - 1))] - pitches[int(0.05 * (len(pitches) - 1))] if pitches else 0
+    if program <= 7 and GRAND_STAFF_SHARE <= below <= 1 - GRAND_STAFF_SHARE and spread >= GRAND_STAFF_SPREAD:
+        return [(_split(events, upper=True), clef.TrebleClef()), (_split(events, upper=False), clef.BassClef())]
+    low = bool(pitches) and pitches[len(pitches) // 2] < MIDDLE_C
+    return [(events, clef.BassClef() if low else clef.TrebleClef())]
 
 
 def _split(events: list[Event], *, upper: bool) -> list[Event]:
