@@ -990,7 +990,7 @@ def data_prepare(name, source, out_dir, url, jobs, limit, quiet) -> None:
 
 
 # Commands that run small models one step at a time: one thread unless the user chose (generation.threads).
-INFERENCE_COMMANDS = {"sample", "continue", "vary", "humanize", "interpolate", "evaluate", "plot"}
+INFERENCE_COMMANDS = {"sample", "continue", "vary", "humanize", "interpolate", "evaluate", "plot", "tidy"}
 
 
 def main() -> None:
