@@ -915,6 +915,7 @@ def render(piece, output, soundfont, force) -> None:
     from pathlib import Path
 
     from generation.io.files import check_output
+    from generation.limits import check_render_length
     from generation.render import FORMATS, render_file
 
     if Path(output).suffix.lower() not in FORMATS:
@@ -923,6 +924,7 @@ def render(piece, output, soundfont, force) -> None:
     sequence = _read_one(piece)  # broken, empty or extreme: one line here, not in the synthesizer
     if not sequence.notes:
         raise GenError(f"{piece}: it has no notes to play")
+    check_render_length(sequence, piece)
     if Path(piece).suffix.lower() in (".mid", ".midi"):
         data = Path(piece).read_bytes()  # played as written, every event the file holds
     else:

@@ -9,6 +9,7 @@ A run directory holds
                                          metrics, and the SHA-256 of both .safetensors files
     checkpoints/latest                   the name of the newest complete checkpoint ("step-N")
     events.out.tfevents.*                TensorBoard scalars
+    train.lock                           held (flock) by the `gen train` using the directory
 
 Every file is written under a temporary name and renamed; `latest` moves last, so a run killed at
 any moment resumes from a complete checkpoint. Loading checks the hashes first: a truncated or
@@ -17,21 +18,24 @@ altered file is a `DamagedCheckpoint`, never a traceback, and nothing is unpickl
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from generation import __version__
-from generation.errors import BadConfig, DamagedCheckpoint
+from generation.errors import BadConfig, DamagedCheckpoint, RunDirInUse
 from generation.io.files import atomic_output, read_json_object
 
 CONFIG_FILE = "config.json"
 CHECKPOINT_DIR = "checkpoints"
 LATEST = "latest"
+LOCK_FILE = "train.lock"
 _STEP_NAME = re.compile(r"^step-(\d+)$")
 
 
@@ -57,6 +61,33 @@ class Checkpoint:
     @property
     def info(self) -> Path:
         return self.directory / f"{self.name}.json"
+
+
+@contextlib.contextmanager
+def hold_run_dir(run_dir: str | os.PathLike[str]) -> Iterator[None]:
+    """Holds `run_dir` for one training process: a second one gets `RunDirInUse` at once instead of
+    interleaving checkpoints with the first. The lock is the kernel's (flock), so a killed run never
+    leaves a stale one behind."""
+    import fcntl
+
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    handle = open(run_dir / LOCK_FILE, "a+")
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            raise RunDirInUse(f"{run_dir}: is being trained by {holder}; wait for it to finish, "
+                              "or give this run another --run-dir") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"process {os.getpid()}")
+        handle.flush()
+        yield
+    finally:
+        handle.close()
 
 
 def write_run_config(run_dir: str | os.PathLike[str], config_json: dict[str, Any]) -> None:

@@ -615,11 +615,28 @@ def vary_piece(
         raise GenError(f"mode must be 'vary' or 'humanize'; got {mode!r}")
     if not 0 <= amount <= 1:
         raise GenError(f"amount must be between 0 and 1; got {amount}")
+    from generation.limits import MAX_RESAMPLED_BARS
+
     analysis, grid = _on_its_grid(sequence, estimate_tempo, name)
     output = copy.deepcopy(grid)
     result = VariationResult(output, analysis)
     rng = np.random.default_rng(seed)
     wanted = set(roles) if roles else set(ROLES)
+    bar = analysis.bar_seconds
+    # A first note a hair before its downbeat (an estimate's rounding) belongs to that downbeat's bar.
+    first_bar = int(np.floor((min(n.start_time for n in grid.notes)) / bar + 1 / 32))
+    last_bar = int(np.ceil(analysis.continuation_grid_start / bar - 1e-9))
+    resampled = {}  # track index -> (model, the bars it re-samples), the work known before any is done
+    if mode == "vary":
+        for index, track in enumerate(analysis.tracks):
+            chosen = model_for(track.role, models) if not track.is_drum and track.role in wanted else None
+            if chosen is not None:
+                resampled[index] = (chosen[1], [b for b in range(first_bar, last_bar) if rng.random() < amount])
+    total = sum(len(bars) for _, bars in resampled.values())
+    if total > MAX_RESAMPLED_BARS.value:
+        raise MAX_RESAMPLED_BARS.refuse(
+            name, f"--amount {amount:g} of its {last_bar - first_bar:,} bars in {len(resampled)} pitched tracks "
+                  f"re-samples {total:,} bars", "lower --amount, choose --tracks")
     drum_tracks = [t for t in analysis.tracks if t.is_drum and "drums" in wanted]
     if drum_tracks and groove_model is not None:
         from generation.music_vae import tasks
@@ -641,18 +658,8 @@ def vary_piece(
         for track in drum_tracks:
             result.changed[_label(track)] = grooved.describe('humanized' if mode == 'humanize' else 're-grooved',
                                                              groove_model.config.name)
-    bar = analysis.bar_seconds
-    # A first note a hair before its downbeat (an estimate's rounding) belongs to that downbeat's bar.
-    first_bar = int(np.floor((min(n.start_time for n in grid.notes)) / bar + 1 / 32))
-    last_bar = int(np.ceil(analysis.continuation_grid_start / bar - 1e-9))
-    for index, track in enumerate(analysis.tracks):
-        if track.is_drum or track.role not in wanted or mode == "humanize":
-            continue
-        chosen = model_for(track.role, models)
-        if chosen is None:
-            continue
-        _, model = chosen
-        bars = [b for b in range(first_bar, last_bar) if rng.random() < amount]
+    for index, (model, bars) in resampled.items():
+        track = analysis.tracks[index]
         if progress:
             progress(f"re-sampling {len(bars)} of {last_bar - first_bar} bars of track {index + 1} ({_label(track)}) "
                      f"with {model.config.name}")
@@ -662,29 +669,40 @@ def vary_piece(
         template = NoteSequence()
         template.CopyFrom(original)
         del template.notes[:]  # the track's tempo, meter and the rest, without its notes
-        replaced = 0
+        # Notes by bar, so that each bar's work reads only its own neighbourhood: linear in the piece.
+        own_by_onset = _by_bar(original.notes, bar, first_bar, last_bar, sounding=False)
+        own_sounding = _by_bar(original.notes, bar, first_bar, last_bar, sounding=True)
+        others_sounding = _by_bar([n for n in grid.notes if not n.is_drum and not _belongs(n, track)], bar,
+                                  first_bar, last_bar, sounding=True)
+        new_bars: dict[int, list[Any]] = {}
         began = time.perf_counter()
         for number in bars:
             start, end = number * bar, (number + 1) * bar
-            candidates = _sample_bar(model, VARY_CANDIDATES, template, list(original.notes), start, bar,
+            primer = [n for b in range(number - PRIMER_BARS, number) for n in own_by_onset.get(b, ())]
+            candidates = _sample_bar(model, VARY_CANDIDATES, template, primer, start, bar,
                                      temperature=temperature, seed=seed * 100_003 + index * 1_009 + number)
             if candidates is None:
                 continue  # nothing before this bar to go on from, or nothing from the model
-            context = _bar_pitch_classes(grid, track, start, end)
-            planned = [n for n in original.notes if start - 1e-6 <= n.start_time < end - 1e-6]
-            others = [(n.start_time, n.end_time, n.pitch) for n in grid.notes
-                      if not n.is_drum and not _belongs(n, track) and n.end_time > start and n.start_time < end]
-            new = _best_bar(candidates, start, bar, planned, context, register, others)
-            if new is None:
-                continue  # no candidate near the bar's texture: the bar stays
-            keep = [n for n in output.notes if not (_belongs(n, track) and start - 1e-6 <= n.start_time < end - 1e-6)]
+            others = [(n.start_time, n.end_time, n.pitch) for n in others_sounding.get(number, ())]
+            # What the new bar should agree with: the other pitched tracks, or where they are
+            # silent the track's own original bar.
+            context = _sounding_weights(others, start, end)
+            if not context.any():
+                context = _sounding_weights([(n.start_time, n.end_time, n.pitch) for n in own_sounding.get(number, ())],
+                                            start, end)
+            new = _best_bar(candidates, start, bar, own_by_onset.get(number, []), context.tolist(), register, others)
+            if new is not None:  # else no candidate near the bar's texture: the bar stays
+                new_bars[number] = new
+        if new_bars:
+            keep = [n for n in output.notes if not (_belongs(n, track) and _onset_bar(n, bar) in new_bars)]
             del output.notes[:]
             output.notes.extend(keep)
-            for note in new:
-                added = output.notes.add()
-                added.CopyFrom(note)
-                added.instrument, added.program, added.is_drum = track.instrument, track.program, False
-            replaced += 1
+            for new in new_bars.values():
+                for note in new:
+                    added = output.notes.add()
+                    added.CopyFrom(note)
+                    added.instrument, added.program, added.is_drum = track.instrument, track.program, False
+        replaced = len(new_bars)
         if progress:
             seconds = time.perf_counter() - began
             progress(f"  {replaced} bars in {seconds:.1f} s ({replaced / max(seconds, 1e-9):.1f} bars/s)")
@@ -704,19 +722,29 @@ def vary_piece(
     return result
 
 
-def _bar_pitch_classes(grid: NoteSequence, track: Track, start: float, end: float) -> list[float]:
-    """Seconds each pitch class sounds in [start, end) in the other pitched tracks; where they are
-    silent, in this track's own original bar (what the re-sampled bar should agree with)."""
-    for others in (True, False):
-        weights = _sounding_weights([(n.start_time, n.end_time, n.pitch) for n in grid.notes
-                                     if not n.is_drum and _belongs(n, track) != others], start, end)
-        if weights.any():
-            return weights.tolist()
-    return weights.tolist()
+def _onset_bar(note: Any, bar_seconds: float) -> int:
+    """The bar a note starts in (a microsecond before a downbeat counts as on it)."""
+    return int(np.floor((note.start_time + 1e-6) / bar_seconds))
+
+
+def _by_bar(notes: Any, bar_seconds: float, first_bar: int, last_bar: int, *, sounding: bool) -> dict[int, list[Any]]:
+    """Notes grouped by bar number: by the bar each starts in, or (`sounding`) under each bar of
+    first_bar .. last_bar - 1 that it sounds in."""
+    grouped: dict[int, list[Any]] = {}
+    for note in notes:
+        if not sounding:
+            grouped.setdefault(_onset_bar(note, bar_seconds), []).append(note)
+            continue
+        low = max(first_bar, int(np.floor(note.start_time / bar_seconds)))
+        high = min(last_bar - 1, int(np.ceil(note.end_time / bar_seconds)))
+        for number in range(low, high + 1):
+            if note.end_time > number * bar_seconds and note.start_time < (number + 1) * bar_seconds:
+                grouped.setdefault(number, []).append(note)
+    return grouped
 
 
 def _harmony_fit(candidate: NoteSequence, context: list[float], start: float, end: float) -> float:
-    """How well a candidate bar agrees with `context` (`_bar_pitch_classes`): the duration-weighted
+    """How well a candidate bar agrees with `context` (seconds per pitch class, `_sounding_weights`): the duration-weighted
     mean of each of its notes' pitch-class weight, 0 to 1. A silent candidate scores 0."""
     peak = max(context)
     total = fit = 0.0

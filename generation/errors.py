@@ -44,6 +44,10 @@ class BadConfig(GenError):
     """A config name or key that does not exist, or a value of the wrong kind."""
 
 
+class RunDirInUse(GenError):
+    """A run directory that another training process holds."""
+
+
 class DamagedCheckpoint(GenError):
     """A checkpoint that is truncated, corrupt or does not match its config."""
 

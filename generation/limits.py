@@ -33,20 +33,38 @@ class Limit:
         except ValueError:
             raise BadInputFile(self.name, f"the environment variable must be a number; got {given!r}") from None
 
-    def refuse(self, name: str, found: str) -> BadInputFile:
+    def refuse(self, name: str, found: str, remedy: str = "") -> BadInputFile:
         return BadInputFile(name, f"{found}; at most {self.value:,g} {self.unit} are accepted "
-                                  f"(raise the limit with {self.name}=N)")
+                                  f"({remedy + ', or ' if remedy else ''}raise the limit with {self.name}=N)")
 
 
 MAX_MINUTES = Limit("GEN_MAX_MINUTES", 180, "minutes")
 MAX_NOTES = Limit("GEN_MAX_NOTES", 2_000_000, "notes")
 MAX_TEMPO_EVENTS = Limit("GEN_MAX_TEMPO_EVENTS", 100_000, "tempo events")
 MAX_METER_EVENTS = Limit("GEN_MAX_METER_EVENTS", 10_000, "time signatures")
+# `gen vary` samples each re-sampled bar from an LSTM primed with the bars before it: 0.01-0.1 s a
+# bar on this project's 2-core CPU, so this many keep a run under a minute (an 8-minute song of
+# four pitched tracks at --amount 0.5 re-samples about 400).
+# The synthesizer holds the whole rendering in memory, about 36 MB a minute at its peak (48 kHz
+# stereo): this keeps `gen render` under 2 GB.
+MAX_RENDER_MINUTES = Limit("GEN_MAX_RENDER_MINUTES", 45, "minutes of audio")
+# music21 builds and writes a score of 4 dense tracks at about 20 bars a second on this project's
+# 2-core CPU: this many take under half a minute.
+MAX_SCORE_BARS = Limit("GEN_MAX_SCORE_BARS", 500, "bars in one score")
+MAX_RESAMPLED_BARS = Limit("GEN_MAX_RESAMPLED_BARS", 600, "re-sampled bars")
 # A tempo outside these quarter notes per minute is a damaged event, not music (a tempo event of 1
 # microsecond per quarter note is 60 million).
 TEMPO_RANGE = (1.0, 2000.0)  # MIDI cannot write a tempo below 3.6: the low end only stops negative ones
 MAX_NUMERATOR = 64
 DENOMINATORS = (1, 2, 4, 8, 16, 32, 64)
+
+
+def check_render_length(sequence: NoteSequence, name: str) -> None:
+    """A `BadInputFile` when `sequence` plays longer than MAX_RENDER_MINUTES."""
+    end = max((n.end_time for n in sequence.notes), default=0.0)
+    if end > MAX_RENDER_MINUTES.value * 60:
+        raise MAX_RENDER_MINUTES.refuse(name, f"it plays for {end / 60:,.1f} minutes",
+                                        "render it in shorter parts")
 
 
 def check_piece(sequence: NoteSequence, name: str) -> None:

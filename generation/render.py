@@ -8,7 +8,7 @@ General, MIT). The last notes ring out (RELEASE_SECONDS at most, then the audio 
 sound has died away), and the audio is brought to one loudness: RMS at TARGET_RMS_DBFS, but never
 louder than a peak of PEAK_DBFS, so nothing clips.
 
-Audio arrays are float32 [frames, channels] in -1..1; rates in Hz.
+Audio arrays are int16 samples [frames, channels]; rates in Hz.
 """
 
 from __future__ import annotations
@@ -62,15 +62,27 @@ def with_release(midi_bytes: bytes, seconds: float = RELEASE_SECONDS) -> bytes:
     return written.getvalue()
 
 
-def _trim_silence(audio: np.ndarray, rate: int) -> np.ndarray:
-    """The audio up to 50 ms after its last sample above SILENCE_DBFS."""
-    loud = np.flatnonzero(np.abs(audio).max(axis=1) > 10 ** (SILENCE_DBFS / 20))
-    return audio[: int(loud[-1]) + rate // 20] if len(loud) else audio
+BLOCK_FRAMES = 1 << 20  # frames per block of the gain and write passes: memory stays bounded
+
+
+def _blocks(length: int) -> range:
+    return range(0, length, BLOCK_FRAMES)
+
+
+def _trim_silence(samples: np.ndarray, rate: int) -> np.ndarray:
+    """The samples (a view) up to 50 ms after the last one above SILENCE_DBFS."""
+    threshold = 10 ** (SILENCE_DBFS / 20) * 32768
+    for begin in reversed(_blocks(len(samples))):
+        loud = np.flatnonzero(np.abs(samples[begin:begin + BLOCK_FRAMES].astype(np.float32)).max(axis=1) > threshold)
+        if len(loud):
+            return samples[: begin + int(loud[-1]) + rate // 20]
+    return samples
 
 
 def synthesize(midi_bytes: bytes, soundfont: Path, name: str = "the piece") -> tuple[np.ndarray, int]:
-    """(audio [frames, channels] float32, rate) of a standard MIDI file played on `soundfont`;
-    `name` (the file) goes into error messages."""
+    """(samples [frames, channels] int16, rate) of a standard MIDI file played on `soundfont`;
+    `name` (the file) goes into error messages. The samples are a view of the synthesizer's own
+    output, not a copy: an hour of stereo is 635 MB."""
     try:
         import midirenderer
     except ImportError:
@@ -86,34 +98,55 @@ def synthesize(midi_bytes: bytes, soundfont: Path, name: str = "the piece") -> t
     except (ValueError, RuntimeError) as error:
         raise GenError(f"{name}: the synthesizer could not play it: {error}") from None
     with wave.open(io.BytesIO(rendered)) as reader:
-        channels, width, rate = reader.getnchannels(), reader.getsampwidth(), reader.getframerate()
-        frames = reader.readframes(reader.getnframes())
+        channels, width, rate, frames = (reader.getnchannels(), reader.getsampwidth(), reader.getframerate(),
+                                         reader.getnframes())
     if width != 2:
         raise GenError(f"the synthesizer wrote {8 * width}-bit audio; 16-bit expected")
-    audio = np.frombuffer(frames, dtype="<i2").reshape(-1, channels).astype(np.float32) / 32768.0
-    return audio, rate
+    offset = _data_offset(rendered)
+    return np.frombuffer(rendered, dtype="<i2", count=frames * channels, offset=offset).reshape(-1, channels), rate
 
 
-def normalize(audio: np.ndarray) -> tuple[np.ndarray, float]:
-    """(audio at TARGET_RMS_DBFS RMS, capped so its peak is at most PEAK_DBFS; the gain in dB).
-    Silence stays silent (gain 0 dB)."""
-    peak = float(np.abs(audio).max()) if audio.size else 0.0
-    rms = float(np.sqrt(np.mean(np.square(audio, dtype=np.float64)))) if audio.size else 0.0
+def _data_offset(wav: bytes) -> int:
+    """Where the sample bytes of a RIFF WAVE file begin (after the 'data' chunk's header)."""
+    position = 12
+    while position + 8 <= len(wav):
+        size = int.from_bytes(wav[position + 4:position + 8], "little")
+        if wav[position:position + 4] == b"data":
+            return position + 8
+        position += 8 + size + (size & 1)
+    raise GenError("the synthesizer wrote a WAV file without samples")
+
+
+def loudness_gain(samples: np.ndarray) -> float:
+    """The gain in dB that brings `samples` (int16, or float in -1..1) to TARGET_RMS_DBFS RMS, capped
+    so the peak is at most PEAK_DBFS; 0 for silence. Computed block by block."""
+    scale = 32768.0 if samples.dtype == np.int16 else 1.0
+    peak = squares = 0.0
+    for begin in _blocks(len(samples)):
+        block = samples[begin:begin + BLOCK_FRAMES].astype(np.float64) / scale
+        if block.size:
+            peak = max(peak, float(np.abs(block).max()))
+            squares += float(np.square(block).sum())
+    rms = np.sqrt(squares / samples.size) if samples.size else 0.0
     if peak <= 0 or rms <= 0:
-        return audio, 0.0
-    gain_db = min(TARGET_RMS_DBFS - 20 * np.log10(rms), PEAK_DBFS - 20 * np.log10(peak))
-    return (audio * np.float32(10 ** (gain_db / 20))).astype(np.float32), float(gain_db)
+        return 0.0
+    return float(min(TARGET_RMS_DBFS - 20 * np.log10(rms), PEAK_DBFS - 20 * np.log10(peak)))
 
 
-def write_audio(audio: np.ndarray, rate: int, path: str | os.PathLike[str]) -> None:
-    """16-bit WAV or FLAC (by the suffix), written under a temporary name and then renamed, so an
-    interrupted write leaves no half file."""
+def with_gain(samples: np.ndarray, gain_db: float) -> np.ndarray:
+    """int16 samples [frames, channels] -> the same at `gain_db` (rounded, clipped to 16 bits)."""
+    factor = np.float32(10 ** (gain_db / 20))
+    return np.clip(np.round(samples.astype(np.float32) * factor), -32768, 32767).astype("<i2")
+
+
+def write_audio(samples: np.ndarray, rate: int, path: str | os.PathLike[str], gain_db: float = 0.0) -> None:
+    """int16 samples [frames, channels] at `gain_db`, as 16-bit WAV or FLAC (by the suffix), block by
+    block under a temporary name and then renamed, so an interrupted write leaves no half file."""
     from generation.io.files import atomic_output
 
     suffix = Path(path).suffix.lower()
     if suffix not in FORMATS:
         raise GenError(f"{path}: audio is written as {' or '.join(FORMATS)}; got {suffix or 'no suffix'}")
-    samples = np.clip(np.round(audio * 32767.0), -32768, 32767).astype("<i2")
     if suffix == ".flac":
         try:
             import soundfile
@@ -125,16 +158,21 @@ def write_audio(audio: np.ndarray, rate: int, path: str | os.PathLike[str]) -> N
                 writer.setnchannels(samples.shape[1])
                 writer.setsampwidth(2)
                 writer.setframerate(rate)
-                writer.writeframes(samples.tobytes())
+                for begin in _blocks(len(samples)):
+                    writer.writeframes(with_gain(samples[begin:begin + BLOCK_FRAMES], gain_db).tobytes())
         else:
-            soundfile.write(str(temporary), samples, rate, format="FLAC", subtype="PCM_16")
+            with soundfile.SoundFile(str(temporary), "w", samplerate=rate, channels=samples.shape[1], format="FLAC",
+                                     subtype="PCM_16") as writer:
+                for begin in _blocks(len(samples)):
+                    writer.write(with_gain(samples[begin:begin + BLOCK_FRAMES], gain_db))
 
 
 def render_file(midi_bytes: bytes, output: str | os.PathLike[str], soundfont: Path | None = None,
                 name: str = "the piece") -> tuple[float, int, float]:
     """Plays `midi_bytes` on `soundfont` (default: `default_soundfont()`), normalizes and writes
     `output`; returns (seconds of audio, rate, gain in dB)."""
-    audio, rate = synthesize(with_release(midi_bytes), soundfont or default_soundfont(), name)
-    audio, gain_db = normalize(_trim_silence(audio, rate))
-    write_audio(audio, rate, output)
-    return len(audio) / rate, rate, gain_db
+    samples, rate = synthesize(with_release(midi_bytes), soundfont or default_soundfont(), name)
+    samples = _trim_silence(samples, rate)
+    gain_db = loudness_gain(samples)
+    write_audio(samples, rate, output, gain_db)
+    return len(samples) / rate, rate, gain_db

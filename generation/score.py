@@ -14,11 +14,13 @@ noteheads). Times here are in quarter notes from the score's first bar line unle
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from generation.errors import GenError
+from generation.limits import MAX_SCORE_BARS
 from generation.protos import NoteSequence
 from generation.transcription import Analysis, instrument_name, on_grid
 
@@ -140,6 +142,11 @@ def to_score(sequence: NoteSequence, analysis: Analysis, *, title: str = "", par
     first = min((_q(n.start_time / quarter) for n in grid.notes), default=0.0)
     begin = (int(first // bar_quarters) + from_bar - 1) * bar_quarters
     end = None if bars is None else begin + bars * bar_quarters
+    last = max((n.end_time / quarter for n in grid.notes), default=begin)
+    printed = math.ceil((min(last, end if end is not None else last) - begin) / bar_quarters - 1e-6)
+    if printed > MAX_SCORE_BARS.value:
+        raise GenError(f"a score of {printed:,} bars; at most {MAX_SCORE_BARS.value:,g} are printed at once "
+                       f"(choose them with --from-bar and --bars, or raise the limit with {MAX_SCORE_BARS.name}=N)")
     tracks: dict[tuple[int, int, bool], list[Any]] = {}
     for note in grid.notes:
         onset = note.start_time / quarter

@@ -28,6 +28,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from generation.checkpoint import (
+    hold_run_dir,
     latest_checkpoint,
     load_state,
     load_weights,
@@ -238,8 +239,22 @@ def train(
     """Trains `config` (resolved, with `.model` naming its family) until step `options.num_steps`.
 
     An existing run directory is resumed from its latest checkpoint: same config (a different one
-    is a `BadConfig`), optimizer, step, data position and RNG.
+    is a `BadConfig`), optimizer, step, data position and RNG. A directory another process is
+    training is a `RunDirInUse`.
     """
+    if _Distributed.rank_from_environment() != 0:
+        return _train(config, examples, run_dir, options, eval_examples)
+    with hold_run_dir(run_dir):
+        return _train(config, examples, run_dir, options, eval_examples)
+
+
+def _train(
+    config: Any,
+    examples: Sequence[str | os.PathLike[str]],
+    run_dir: str | os.PathLike[str],
+    options: TrainOptions,
+    eval_examples: Sequence[str | os.PathLike[str]],
+) -> TrainResult:
     import torch
 
     started = time.perf_counter()
@@ -397,6 +412,10 @@ class _Distributed:
     rank: int
     world: int
     device: Any
+
+    @staticmethod
+    def rank_from_environment() -> int:
+        return int(os.environ.get("RANK", "0")) if int(os.environ.get("WORLD_SIZE", "1")) > 1 else 0
 
     @classmethod
     def from_environment(cls, requested_device: str | None) -> _Distributed:

@@ -54,3 +54,32 @@ def test_a_limit_is_raised_by_its_variable(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setenv("GEN_MAX_MINUTES", "many")
     result = run("tidy", str(song), "-o", str(tmp_path / "again.mid"))
     assert result.exit_code == 1 and "GEN_MAX_MINUTES: the environment variable must be a number" in result.stderr
+
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "bantry_lasses.mid"  # 8 bars, 17 s
+
+
+@pytest.mark.parametrize("command, variable, value, words, within", [
+    ("vary", "GEN_MAX_RESAMPLED_BARS", "3", "--amount 0.5 of its 8 bars in 3 pitched tracks re-samples 10 bars; "
+     "at most 3 re-sampled bars are accepted (lower --amount, choose --tracks, or raise the limit with "
+     "GEN_MAX_RESAMPLED_BARS=N)", ["--tracks", "drums,melody", "--amount", "0.25"]),
+    ("score", "GEN_MAX_SCORE_BARS", "4", "a score of 8 bars; at most 4 are printed at once (choose them with "
+     "--from-bar and --bars, or raise the limit with GEN_MAX_SCORE_BARS=N)", ["--bars", "4"]),
+    ("render", "GEN_MAX_RENDER_MINUTES", "0.2", "it plays for 0.3 minutes; at most 0.2 minutes of audio are accepted "
+     "(render it in shorter parts, or raise the limit with GEN_MAX_RENDER_MINUTES=N)", None),
+])
+def test_work_past_a_commands_limit_is_refused_before_it_starts(command: str, variable: str, value: str, words: str,
+                                                                within: list | None, tmp_path: Path,
+                                                                monkeypatch) -> None:
+    """The limits on work (bars re-sampled, bars engraved, minutes synthesized), lowered here so that
+    the example passes them; the choice that keeps within the limit runs."""
+    monkeypatch.setenv(variable, value)
+    out = tmp_path / {"score": "out.musicxml", "render": "out.wav"}.get(command, "out.mid")
+    result = run(command, str(EXAMPLE), "-o", str(out))
+    assert result.exit_code == 1, result.output
+    lines = result.stderr.strip().splitlines()  # vary's progress lines come first
+    assert lines[-1] == f"Error: {EXAMPLE}: {words}" and not any(line.startswith("Error") for line in lines[:-1])
+    assert "Traceback" not in result.stderr and not list(tmp_path.iterdir())
+    if within is not None:
+        result = run(command, str(EXAMPLE), "-o", str(out), *within)
+        assert result.exit_code == 0, result.output

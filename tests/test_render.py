@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from cli import cli
 from generation.io.readers import read_music_file
-from generation.render import PEAK_DBFS, TARGET_RMS_DBFS, normalize
+from generation.render import PEAK_DBFS, TARGET_RMS_DBFS, loudness_gain, with_gain
 
 pytest.importorskip("midirenderer", reason="gen render needs the audio extra (pip install '.[audio]')")
 soundfile = pytest.importorskip("soundfile", reason="FLAC needs the audio extra (pip install '.[audio]')")
@@ -54,7 +54,8 @@ def test_the_drums_are_heard() -> None:
     from generation.render import default_soundfont, synthesize
 
     drums = REPOSITORY / "examples" / "drums_mt3.mid"
-    audio, rate = synthesize(drums.read_bytes(), default_soundfont())
+    samples, rate = synthesize(drums.read_bytes(), default_soundfont())
+    audio = samples / 32768.0
     sequence = midi_to_note_sequence(drums.read_bytes(), str(drums))
     kicks = sorted(n.start_time for n in sequence.notes if n.pitch in (35, 36))
     assert kicks
@@ -73,15 +74,37 @@ def test_flac_holds_the_same_samples_as_wav(tmp_path: Path) -> None:
 
 
 def test_loudness_is_capped_by_the_peak_and_silence_stays_silent() -> None:
-    spiky = np.zeros((48000, 2), np.float32)
-    spiky[::4800] = 0.9  # a quiet RMS, loud peaks: the peak sets the gain
-    louder, gain = normalize(spiky)
-    assert db(np.abs(louder).max()) == pytest.approx(PEAK_DBFS, abs=1e-3) and gain == pytest.approx(PEAK_DBFS - db(0.9), abs=1e-4)
-    steady = np.tile(np.sin(np.linspace(0, 2000 * np.pi, 48000, dtype=np.float32))[:, None] * 0.01, (1, 2))
-    normal, _ = normalize(steady)
-    assert db(np.sqrt(np.mean(normal.astype(np.float64) ** 2))) == pytest.approx(TARGET_RMS_DBFS, abs=1e-3)
-    silent, gain = normalize(np.zeros((100, 2), np.float32))
-    assert gain == 0.0 and not silent.any()
+    spiky = np.zeros((48000, 2), np.int16)
+    spiky[::4800] = int(0.9 * 32768)  # a quiet RMS, loud peaks: the peak sets the gain
+    gain = loudness_gain(spiky)
+    louder = with_gain(spiky, gain) / 32768.0
+    assert db(np.abs(louder).max()) == pytest.approx(PEAK_DBFS, abs=1e-3)
+    assert gain == pytest.approx(PEAK_DBFS - db(0.9), abs=1e-4)
+    steady = np.round(np.tile(np.sin(np.linspace(0, 2000 * np.pi, 48000))[:, None] * 0.01 * 32768, (1, 2)))
+    normal = with_gain(steady.astype(np.int16), loudness_gain(steady.astype(np.int16))) / 32768.0
+    assert db(np.sqrt(np.mean(normal ** 2))) == pytest.approx(TARGET_RMS_DBFS, abs=0.01)
+    assert loudness_gain(np.zeros((100, 2), np.int16)) == 0.0
+
+
+def test_gain_and_writing_go_block_by_block(tmp_path: Path, monkeypatch) -> None:
+    """Blocks smaller than the audio give the same file and gain as one block."""
+    from generation import render
+
+    rng = np.random.default_rng(0)
+    samples = (rng.standard_normal((10_000, 2)) * 1000).astype(np.int16)
+    whole_gain = loudness_gain(samples)
+    render.write_audio(samples, 22050, tmp_path / "whole.wav", whole_gain)
+    monkeypatch.setattr(render, "BLOCK_FRAMES", 777)
+    assert loudness_gain(samples) == pytest.approx(whole_gain, abs=1e-9)
+    render.write_audio(samples, 22050, tmp_path / "blocks.wav", whole_gain)
+    render.write_audio(samples, 22050, tmp_path / "blocks.flac", whole_gain)
+    assert (tmp_path / "whole.wav").read_bytes() == (tmp_path / "blocks.wav").read_bytes()
+    assert np.array_equal(soundfile.read(tmp_path / "blocks.flac", dtype="int16")[0],
+                          soundfile.read(tmp_path / "whole.wav", dtype="int16")[0])
+    loud = samples.copy()
+    loud[4000:4100] = 0
+    loud[5000:] = 0  # silent from frame 5000: cut 50 ms (1102 frames) after the last loud one, 4999
+    assert len(render._trim_silence(loud, 22050)) == 4999 + 22050 // 20
 
 
 def test_a_score_is_rendered_through_midi(tmp_path: Path) -> None:

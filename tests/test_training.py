@@ -143,7 +143,7 @@ def test_next_epoch_is_converted_while_this_one_trains() -> None:
     assert data.examples(1) == fresh.examples(1) != data.examples(0)
 
 
-def test_a_killed_run_resumes_from_its_last_checkpoint(examples: Path, tmp_path: Path) -> None:
+def test_a_killed_run_resumes_from_its_last_checkpoint_and_a_second_run_is_refused(examples: Path, tmp_path: Path) -> None:
     import signal
     import time
 
@@ -155,8 +155,16 @@ def test_a_killed_run_resumes_from_its_last_checkpoint(examples: Path, tmp_path:
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and len(list_checkpoints(tmp_path / "run")) < 2:
         time.sleep(0.05)
+    second = subprocess.run([*command, "--num-steps", "100000"], capture_output=True, text=True, timeout=120)
+    checkpoints_while_running = latest_checkpoint(tmp_path / "run")
     process.send_signal(signal.SIGKILL)  # no chance to clean up, as a crash or a pulled plug
     process.wait()
+    # A second `gen train` on the directory refuses in one line and leaves the first run's files alone.
+    assert second.returncode != 0
+    assert second.stderr.strip().splitlines() == [
+        f"Error: {tmp_path / 'run'}: is being trained by process {process.pid}; wait for it to finish, "
+        "or give this run another --run-dir"]
+    assert checkpoints_while_running is not None
     (tmp_path / "run" / "checkpoints" / ".step-9.safetensors.abc.tmp").write_bytes(b"half a file")  # as if mid-write
     killed_at = latest_checkpoint(tmp_path / "run")
     assert killed_at is not None and killed_at.step >= 4

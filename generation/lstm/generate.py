@@ -161,10 +161,13 @@ class LSTMModel:
         limit = num_steps * MAX_EVENTS_PER_STEP + 16
         u = torch.rand((limit, batch), generator=generator).to(self.device)
         with torch.inference_mode():
-            state = self.stepper.initial_state(batch)
-            primer = torch.tensor(primer_tokens, dtype=torch.long, device=self.device)[None].expand(batch, -1)
-            first = torch.full((batch,), first_step, dtype=torch.long, device=self.device)
+            # Every row shares the primer: it is fed once and its state copied to each row.
+            state = self.stepper.initial_state(1)
+            primer = torch.tensor(primer_tokens, dtype=torch.long, device=self.device)[None]
+            first = torch.full((1,), first_step, dtype=torch.long, device=self.device)
             logits = self.stepper.feed(state, primer, first)
+            rows = torch.zeros(batch, dtype=torch.long, device=self.device)
+            state, logits = state.select(rows), logits.index_select(0, rows)
             position = state.position
             advanced = torch.zeros(batch, dtype=torch.long, device=self.device)
             done = torch.zeros(batch, dtype=torch.bool, device=self.device)
