@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from generation.continuation_metrics import DISSONANT_INTERVALS
 from generation.protos import NoteSequence
 
 STEPS_PER_BAR = 16  # onset positions compared within a bar, whatever its meter
@@ -112,6 +113,33 @@ def bar_similarity(bars: Bars) -> np.ndarray:
     return np.where(counted > 0, total / np.maximum(counted, 1), 1.0)
 
 
+def bar_dissonance(bars: Bars) -> np.ndarray:
+    """[bars] each bar's share of clashing overlap between its pitched tracks: the seconds that two
+    notes of different tracks sound together at a DISSONANT_INTERVALS interval over all the seconds
+    notes of different tracks sound together, within the bar; NaN where no two tracks overlap."""
+    pitched = [t for t in bars.tracks if not t[2]]
+    levels = np.full(bars.count, np.nan)
+    for row, bar in enumerate(range(bars.first, bars.end)):
+        begin, end = bar * bars.bar_seconds, (bar + 1) * bars.bar_seconds
+        spans = [[(max(n.start_time, begin), min(n.end_time, end), n.pitch) for n in bars.bar_notes(t, bar)]
+                 for t in pitched]
+        clash = total = 0.0
+        for i in range(len(spans)):
+            for j in range(i + 1, len(spans)):
+                for a_start, a_end, a_pitch in spans[i]:
+                    for b_start, b_end, b_pitch in spans[j]:
+                        overlap = min(a_end, b_end) - max(a_start, b_start)
+                        if overlap > 0:
+                            total += overlap
+                            clash += overlap * (abs(a_pitch - b_pitch) % 12 in DISSONANT_INTERVALS)
+        if total > 0:
+            levels[row] = clash / total
+    return levels
+
+
+TENSION_WEIGHT = 0.5  # how much a candidate bar's distance from the piece's dissonance level counts
+
+
 def plan_bars(bars: Bars, count: int, *, context: int = 4, rng: np.random.Generator | None = None,
               spread: float = 0.0) -> list[int]:
     """The bar of the piece to play in each of `count` bars after its end (bar numbers of `bars`).
@@ -119,12 +147,17 @@ def plan_bars(bars: Bars, count: int, *, context: int = 4, rng: np.random.Genera
     Bar by bar, the last `context` bars played (the piece's, then the plan's own) are compared with
     every earlier stretch of as many bars (`bar_similarity`, averaged over the stretch), and the bar
     that followed the best stretch comes next; a slight preference goes to later stretches, the
-    piece as it is now. `spread` > 0 draws among the stretches instead, with probability growing
+    piece as it is now, and a bar whose clashes between tracks (`bar_dissonance`) are far from the
+    piece's mean counts less (TENSION_WEIGHT per unit of share): the most repeated material of a
+    piece is its plainest, and the plan would otherwise drift to it. `spread` > 0 draws among the stretches instead, with probability growing
     as exp(similarity / spread) (`rng` then required): the piece's own alternatives, as it varies
     itself. A piece of one bar repeats it."""
     if bars.count <= 1:
         return [bars.first] * count
     similarity = bar_similarity(bars)
+    tension = bar_dissonance(bars)
+    level = float(np.nanmean(tension)) if np.isfinite(tension).any() else 0.0
+    off_level = np.nan_to_num(np.abs(tension - level), nan=0.0)  # [bars]
     played = list(range(bars.count))  # rows of `similarity`
     # Short pieces match shorter stretches, so that there is more than one stretch to choose from.
     length = max(1, min(context, (bars.count - 1) // 2))
@@ -138,6 +171,9 @@ def plan_bars(bars: Bars, count: int, *, context: int = 4, rng: np.random.Genera
             offsets = np.arange(-length + 1, 1)
             scores = np.mean([similarity[recent[i], candidates + offsets[i]] for i in range(length)], axis=0)
             scores = scores + 0.02 * candidates / bars.count
+            # The piece's harmonic tension goes on: a bar far from its usual share of clashes (a
+            # plain cadence in a chromatic piece, or the reverse) counts less.
+            scores = scores - TENSION_WEIGHT * off_level[candidates + 1]
             # A bar the plan played within its last four bars counts less again: no bar repeated
             # over and over unless the piece itself does that (then its similarity still wins).
             scores = scores - 0.15 * np.array([played[len(played) - len(plan):][-4:].count(j + 1) for j in candidates])

@@ -161,3 +161,35 @@ def _bundled_models():
     from generation.continuation import choose_models, load_models
 
     return load_models(choose_models({}))
+
+
+def _two_voices(upper: list[int]) -> NoteSequence:
+    """Bars of 2 s in half notes: a cello on C3 under a violin on `upper[k]` in bar k."""
+    piece = NoteSequence()
+    for k, pitch in enumerate(upper):
+        for instrument, note_pitch in ((0, 48), (1, pitch)):
+            for half in (0.0, 1.0):
+                piece.notes.add(pitch=note_pitch, velocity=80, start_time=2.0 * k + half, end_time=2.0 * k + half + 1.0,
+                                instrument=instrument, program=42 if instrument == 0 else 40)
+    return piece
+
+
+def test_each_bars_clashes_are_measured_between_its_tracks() -> None:
+    piece = _two_voices([64, 61, 67])  # C-E, C-C#, C-G
+    piece.notes.add(pitch=36, start_time=0.0, end_time=6.0, instrument=9, is_drum=True)  # drums do not count
+    levels = structure.bar_dissonance(structure.bars_of(piece, 2.0, 6.0))
+    assert levels.tolist() == [0.0, 1.0, 0.0]
+    alone = NoteSequence()
+    alone.notes.add(pitch=60, start_time=0.0, end_time=2.0)
+    assert np.isnan(structure.bar_dissonance(structure.bars_of(alone, 2.0, 2.0))).all()  # no two tracks
+
+
+def test_the_plan_keeps_the_pieces_level_of_tension(monkeypatch) -> None:
+    """The last bar (C-E) was heard twice before: once followed by a clash (C-C#), once, later, by
+    a plain fifth (C-G). In a piece where most bars clash, the clash goes on; without the tension
+    term, the later (plainer) successor would win."""
+    E, C_SHARP, G = 64, 61, 67
+    bars = structure.bars_of(_two_voices([E, C_SHARP, C_SHARP, C_SHARP, E, G, C_SHARP, C_SHARP, C_SHARP, E]), 2.0, 20.0)
+    assert structure.plan_bars(bars, 1, context=1) == [1]
+    monkeypatch.setattr(structure, "TENSION_WEIGHT", 0.0)
+    assert structure.plan_bars(bars, 1, context=1) == [5]
