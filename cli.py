@@ -243,9 +243,12 @@ def _groove_model(run_dir: str, batch_size: int, raw_dynamics: bool = False):
 @click.option("--eval-every", type=click.IntRange(min=1), default=500, show_default=True, help="Steps.")
 @click.option("--workers", type=click.IntRange(min=1), help="Processes converting sequences (default: cores - 1).")
 @click.option("--device", help="cpu, cuda, cuda:1 ... (default: cuda when there is one).")
+@click.option("--stream", is_flag=True,
+              help="Read the examples as a stream (shards interleaved, shuffled through bounded buffers), in "
+                   "memory that does not grow with the corpus; for data larger than memory.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 def train(config_name, examples, eval_examples, run_dir, num_steps, batch_size, hparams_text, seed, hop_bars,
-          checkpoint_every, checkpoint_minutes, keep_checkpoints, eval_every, workers, device, quiet) -> None:
+          checkpoint_every, checkpoint_minutes, keep_checkpoints, eval_every, workers, stream, device, quiet) -> None:
     """Train a model named by a config; resume an existing --run-dir where it stopped."""
     from generation.config_files import load_any_config, parse_hparams, with_hparams
     from generation.training import TrainOptions
@@ -263,7 +266,7 @@ def train(config_name, examples, eval_examples, run_dir, num_steps, batch_size, 
     options = TrainOptions(
         num_steps=num_steps, batch_size=batch_size, seed=seed, checkpoint_every_steps=checkpoint_every,
         checkpoint_every_minutes=checkpoint_minutes, keep_checkpoints=keep_checkpoints, eval_every_steps=eval_every,
-        workers=workers, device=device, progress=not quiet,
+        workers=workers, device=device, progress=not quiet, stream=stream,
     )
     result = run_training(config, _example_files(examples, "--examples"), run_dir, options,
                           eval_examples=_example_files(eval_examples, "--eval-examples"))

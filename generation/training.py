@@ -71,6 +71,7 @@ class TrainOptions:
     device: str | None = None  # default: cuda when available, else cpu
     progress: bool = False
     log_every_steps: int = 10
+    stream: bool = False  # read the examples as a stream in bounded memory (`generation.streaming`)
 
 
 @dataclass
@@ -297,15 +298,26 @@ def _train(
                             f"and {trained_with[2]} process(es); resume with the same")
         resumed_from = step
     model = distributed.wrap(model)
-    sequences = read_sequences(examples)
-    if not sequences:
-        raise NoExamplesError(f"{', '.join(map(str, examples))}: no NoteSequences")
     workers = options.workers if options.workers is not None else max(1, (os.cpu_count() or 2) - 1)
-    data = EpochBatches(family, config, sequences, batch_size=batch_size, seed=options.seed, training=True, workers=workers)
-    eval_data = None
-    if eval_examples:
-        eval_data = EpochBatches(family, config, read_sequences(eval_examples), batch_size=batch_size,
-                                 seed=options.seed, training=True, workers=workers, cache=True)
+    data: Any
+    eval_data: Any = None
+    if options.stream:
+        from generation.streaming import StreamBatches
+
+        data = StreamBatches(family, config, examples, batch_size=batch_size, seed=options.seed, training=True,
+                             workers=workers)
+        if eval_examples:
+            eval_data = StreamBatches(family, config, eval_examples, batch_size=batch_size, seed=options.seed,
+                                      training=True, workers=1)
+    else:
+        sequences = read_sequences(examples)
+        if not sequences:
+            raise NoExamplesError(f"{', '.join(map(str, examples))}: no NoteSequences")
+        data = EpochBatches(family, config, sequences, batch_size=batch_size, seed=options.seed, training=True,
+                            workers=workers)
+        if eval_examples:
+            eval_data = EpochBatches(family, config, read_sequences(eval_examples), batch_size=batch_size,
+                                     seed=options.seed, training=True, workers=workers, cache=True)
 
     data.start()
     if eval_data is not None:
@@ -460,7 +472,7 @@ class _Distributed:
                 dist.destroy_process_group()
 
 
-def evaluate_loss(family: Family, model: Any, data: EpochBatches, batches: int, device: Any, step: int) -> dict[str, float]:
+def evaluate_loss(family: Family, model: Any, data: Any, batches: int, device: Any, step: int) -> dict[str, float]:
     """Mean metrics over the first `batches` batches of the evaluation data (its epoch 0)."""
     import torch
 
