@@ -510,6 +510,41 @@ def humanize(run_dir, midi_file, output, temperature, new_hits, seed, tempo_from
 
 
 @cli.command()
+@click.argument("piece", type=click.Path(exists=True, dir_okay=False))
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="The MIDI file to write.")
+@click.option("--model", "run_dir", default="groove-tap2drum", show_default=True,
+              help="A tap-to-drums GrooVAE: a run directory or bundled model name.")
+@click.option("--parts", help="The instruments whose rhythm the drums follow, comma-separated General MIDI names "
+                              "as `gen plot` shows them (default: every pitched instrument; the drums for a drum "
+                              "part alone).")
+@click.option("--temperature", type=click.FloatRange(min=1e-6), default=0.5, show_default=True,
+              help="For the drum hits: near 0 plays only those the model is sure of, 1 and above more.")
+@click.option("--drums-only", is_flag=True, help="Write only the new drum part, not the piece with it.")
+@seed_option()
+@tempo_from_option()
+@raw_dynamics_option
+@force_option
+def drumify(piece, output, run_dir, parts, temperature, drums_only, seed, tempo_from, raw_dynamics, force) -> None:
+    """A drum part to the rhythm of PIECE (Magenta Studio's Drumify): a tapped rhythm, a bass line,
+    any instrument's notes; window by window on the piece's own bars. Existing drums are replaced."""
+    from generation.io.files import check_output
+    from generation.io.writers import write_midi
+    from generation.music_vae.tasks import drumify as run_drumify
+
+    sequence = _read_one(piece)
+    check_output(output, force=force)
+    model = _groove_model(run_dir, 64, raw_dynamics)
+    result = run_drumify(model, sequence, parts=parts.split(",") if parts else None, temperature=temperature,
+                         seed=seed, estimate_tempo=TEMPO_FROM[tempo_from], drums_only=drums_only, name=piece)
+    write_midi(result.sequence, output)
+    from generation.bundled import display_name
+
+    click.echo(f"{piece}: {_tempo_words(result.analysis)}; drums "
+               + result.describe("played", display_name(run_dir)).replace("drum notes in", "notes of rhythm in"))
+    click.echo(f"Wrote {output}: {result.sequence.total_time:.1f} s")
+
+
+@cli.command()
 @click.argument("run_dir")
 @click.argument("start", type=click.Path(exists=True, dir_okay=False))
 @click.argument("end", type=click.Path(exists=True, dir_okay=False))
@@ -995,7 +1030,7 @@ def data_prepare(name, source, out_dir, url, jobs, limit, quiet) -> None:
 
 
 # Commands that run small models one step at a time: one thread unless the user chose (generation.threads).
-INFERENCE_COMMANDS = {"sample", "continue", "vary", "humanize", "interpolate", "evaluate", "plot", "tidy"}
+INFERENCE_COMMANDS = {"sample", "continue", "vary", "humanize", "drumify", "interpolate", "evaluate", "plot", "tidy"}
 
 
 def main() -> None:

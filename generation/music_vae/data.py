@@ -505,6 +505,11 @@ class GrooveConverter(BaseNoteSequenceConverter):
         return self._pitch_classes if training else self._infer_pitch_classes
 
     @property
+    def tapify(self) -> bool:
+        """Whether the inputs are taps (one hit per step, Magenta's tap-to-drums configs)."""
+        return self._tapify
+
+    @property
     def split_bars(self) -> int | None:
         """Window length in bars (None: one window over the whole sequence)."""
         return self._split_bars

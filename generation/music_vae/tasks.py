@@ -227,6 +227,56 @@ def _input_hits(model: Any, inputs: list[np.ndarray]) -> np.ndarray | None:
     return np.stack([w[:, :converter.num_drums] for w in inputs]).astype(np.float32)
 
 
+TAP_PITCH = 46  # taps go in as open hi-hats: the class the tap converters read their one hit from
+
+
+def drumify(model: Any, sequence: NoteSequence, *, parts: list[str] | None = None, temperature: float = 0.5,
+            seed: int | None = 0, estimate_tempo: bool | None = None, drums_only: bool = False,
+            name: str = "<sequence>") -> GrooveResult:
+    """A drum part played to the rhythm of `sequence` by a tap-to-drums model (Magenta's
+    `groovae_2bar_tap_fixed_velocity`), window by window on the piece's own bars.
+
+    The rhythm is every onset of the pitched notes (of the instruments named in `parts`, as
+    `instrument_name` gives them; of the drums when the piece has nothing else), one tap per 16th
+    at most, its loudness ignored: the model hears when, and chooses which drums and how loud.
+    `temperature` is for its hits. Existing drums are replaced; `drums_only` writes only the new
+    drum part."""
+    from generation.transcription import instrument_name
+
+    if not model.config.data_converter.tapify:
+        raise GenError(f"{model.config.name} does not read taps; use a tap-to-drums model (groove-tap2drum)")
+    wanted = {p.strip().lower() for p in parts} if parts else None
+    pitched = [n for n in sequence.notes if not n.is_drum
+               and (wanted is None or instrument_name(n.program, False).lower() in wanted)]
+    rhythm = pitched or ([] if wanted else [n for n in sequence.notes if n.is_drum])
+    if not rhythm:
+        found = sorted({instrument_name(n.program, n.is_drum) for n in sequence.notes})
+        raise BadInputFile(name, f"no notes of {', '.join(sorted(wanted))} to take a rhythm from "
+                                 f"(it has {', '.join(found) or 'no notes'})" if wanted else "no notes to take a rhythm from")
+    try:
+        analysis = analyse(sequence, estimate=estimate_tempo)
+    except GenError as error:
+        raise BadInputFile(name, str(error)) from None
+    taps = copy.deepcopy(sequence)
+    del taps.notes[:]
+    for note in rhythm:
+        taps.notes.add(pitch=TAP_PITCH, velocity=100, start_time=note.start_time,
+                       end_time=note.start_time + 0.05, instrument=9, is_drum=True)
+    part = drum_part(model, taps, analysis=analysis, name=name)
+    part.notes = []  # the taps are no drums to keep: a bar the model leaves empty stays silent
+    part.instrument, part.program = 9, 0
+    inputs, controls = _windows(model, part)
+    _, mu, _ = model.encode_tensors(inputs, [len(t) for t in inputs], controls, seed=seed)
+    decoded = model.decode_to_tensors(mu, len(inputs[0]), temperature, _control_input(model, controls), seed=seed)
+    base = copy.deepcopy(sequence)
+    del base.notes[:]
+    if not drums_only:
+        base.notes.extend(n for n in sequence.notes if not n.is_drum)
+    result = _new_part(model, part, decoded, base, estimate_tempo)
+    result.notes_in = len(rhythm)
+    return result
+
+
 def regroove(model: Any, sequence: NoteSequence, *, temperature: float = 1.0, hit_temperature: float = 1e-3,
              seed: int | None = 0, estimate_tempo: bool | None = None, analysis: Analysis | None = None,
              name: str = "<sequence>") -> GrooveResult:
