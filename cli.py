@@ -381,12 +381,26 @@ def _analysed(sequence, path: str, tempo_from: str):
         raise GenError(f"{path}: {error}") from None
 
 
+AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3")
+
+
 def _read_one(path: str):
-    """The first piece of a music file, within `generation.limits` (one-line errors otherwise)."""
-    from generation.io.readers import read_music_file
+    """The first piece of a music file, or the notes heard in a recording (`gen transcribe`'s, as
+    MT3 would write them), within `generation.limits` (one-line errors otherwise)."""
+    from pathlib import Path
+
     from generation.limits import check_piece
 
-    sequence = read_music_file(path).sequences[0]
+    if Path(path).suffix.lower() in AUDIO_SUFFIXES:
+        from generation.audio_transcription import transcribe
+
+        sequence = transcribe(path)
+        if not sequence.notes:
+            raise GenError(f"{path}: no notes were heard")
+    else:
+        from generation.io.readers import read_music_file
+
+        sequence = read_music_file(path).sequences[0]
     check_piece(sequence, path)
     return sequence
 
@@ -932,6 +946,44 @@ def tidy(transcription, output, snap, humanize_drums, groove_run, seed, tempo_fr
 
 
 @cli.command()
+@click.argument("audio", type=click.Path(exists=True, dir_okay=False))
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="The MIDI file to write.")
+@click.option("--raw", is_flag=True, help="The notes as heard, at MT3's 120 bpm grid: no tempo, meter or bar lines "
+                                          "estimated (what `gen tidy` then takes).")
+@force_option
+def transcribe(audio, output, raw, force) -> None:
+    """Transcribe a recording (WAV, FLAC, OGG, MP3; any rate, mono or stereo) to MIDI, offline, with
+    the bundled Basic Pitch model: pitched notes on one piano track (no instrument separation, no
+    drums), written with the estimated tempo and meter as `gen tidy` writes them. Needs the
+    transcribe extra: pip install 'gen-music[transcribe]'.
+
+    \b
+    Example:
+      gen render examples/bantry_lasses.mid -o bantry.wav
+      gen transcribe bantry.wav -o bantry-heard.mid
+    """
+    from pathlib import Path
+
+    from generation.io.files import check_output
+    from generation.io.writers import write_midi
+
+    if Path(audio).suffix.lower() not in AUDIO_SUFFIXES:
+        raise click.BadParameter(f"{audio}: a recording is one of {', '.join(AUDIO_SUFFIXES)}", param_hint="AUDIO")
+    check_output(output, force=force)
+    sequence = _read_one(audio)
+    words = f"{len(sequence.notes)} notes in {sequence.total_time:.1f} s"
+    if not raw:
+        from generation.tidy import tidy as tidy_piece
+
+        analysis = _analysed(sequence, audio, "notes")
+        sequence = tidy_piece(sequence, analysis).sequence
+        words += f"; {_tempo_words(analysis)}"
+    write_midi(sequence, output)
+    click.echo(f"{audio}: {words}")
+    click.echo(f"Wrote {output}")
+
+
+@cli.command()
 @click.argument("piece", type=click.Path(exists=True, dir_okay=False))
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
               help="The audio file to write: .wav or .flac (16-bit, the synthesizer's rate).")
@@ -1030,7 +1082,7 @@ def data_prepare(name, source, out_dir, url, jobs, limit, quiet) -> None:
 
 
 # Commands that run small models one step at a time: one thread unless the user chose (generation.threads).
-INFERENCE_COMMANDS = {"sample", "continue", "vary", "humanize", "drumify", "interpolate", "evaluate", "plot", "tidy"}
+INFERENCE_COMMANDS = {"sample", "continue", "vary", "humanize", "drumify", "transcribe", "interpolate", "evaluate", "plot", "tidy"}
 
 
 def main() -> None:

@@ -27,7 +27,8 @@ setup(
     },
     package_data={
         "generation": ["py.typed"],
-        "generation.models": ["*/*.json", "*/*.md", "*/checkpoints/*"],
+        "generation.models": ["*/*.json", "*/*.md", "*/checkpoints/*",
+                              "transcriber/*.onnx", "transcriber/LICENSE", "transcriber/NOTICE"],
         "generation.configs": ["*.json", "*.md"],
         "generation.train_data": ["*.json", "*.csv", "*.md"],
     },
@@ -50,11 +51,14 @@ setup(
     extras_require={
         # setuptools 70.1+ builds wheels itself: a test builds one to check that it carries the models.
         "test": ["pytest>=7", "tfrecord>=1.14", "setuptools>=70.1", "midirenderer>=0.1.3", "soundfile>=0.12",
-                 "verovio>=4.3"],
+                 "verovio>=4.3", "onnxruntime>=1.16"],
         # gen render: a SoundFont synthesizer (MIT, a Rust wheel) and FLAC writing (libsndfile in the wheel).
         "audio": ["midirenderer>=0.1.3", "soundfile>=0.12"],
         # gen score -o X.svg: verovio engraves MusicXML (LGPL-3.0, a wheel); MusicXML needs only music21.
         "score": ["verovio>=4.3"],
+        # gen transcribe: the bundled Basic Pitch model (ONNX, Apache-2.0) runs on onnxruntime (MIT, a
+        # wheel); soundfile reads WAV, FLAC, OGG and MP3.
+        "transcribe": ["onnxruntime>=1.16", "soundfile>=0.12"],
     },
     entry_points={"console_scripts": ["gen=cli:main"]},
     classifiers=[

@@ -51,6 +51,9 @@ MAX_RENDER_MINUTES = Limit("GEN_MAX_RENDER_MINUTES", 45, "minutes of audio")
 # music21 builds and writes a score of 4 dense tracks at about 20 bars a second on this project's
 # 2-core CPU: this many take under half a minute.
 MAX_SCORE_BARS = Limit("GEN_MAX_SCORE_BARS", 500, "bars in one score")
+# `gen transcribe` holds the recording in memory: an hour of 48 kHz audio peaks at about 1.3 GB (its
+# mono copy and the 22,050 Hz one; 10 minutes: 0.34 GB).
+MAX_TRANSCRIBE_MINUTES = Limit("GEN_MAX_TRANSCRIBE_MINUTES", 60, "minutes of audio")
 MAX_RESAMPLED_BARS = Limit("GEN_MAX_RESAMPLED_BARS", 600, "re-sampled bars")
 # A tempo outside these quarter notes per minute is a damaged event, not music (a tempo event of 1
 # microsecond per quarter note is 60 million).

@@ -570,7 +570,8 @@ def analyse(sequence: NoteSequence, *, estimate: bool | None = None) -> Analysis
     if source != "file" and first_downbeat > bar - 1e-3:  # a downbeat at 0, a hair early: no pickup bar
         first_downbeat = max(0.0, first_downbeat - bar)
     last_onset = max(n.start_time for n in notes)
-    bars_to_end = math.ceil((_ends_at(end_time, last_onset, bar) - first_downbeat) / bar - 1e-6)
+    bars_to_end = math.ceil((_ends_at(end_time, last_onset, bar, heard=source != "file") - first_downbeat) / bar
+                            - 1e-6)
     analysis = Analysis(
         mt3_style=mt3, flat_velocities=len(velocities) == 1, tempo_bpm=round(bpm, 3), tempo_source=source,
         time_signature=signature, first_downbeat=first_downbeat, end_time=end_time,
@@ -585,7 +586,8 @@ def analyse(sequence: NoteSequence, *, estimate: bool | None = None) -> Analysis
         if analysis.to_grid(first_onset) < 0:  # a pickup before the first tracked beat: one bar earlier
             analysis.grid_beat_offset += numerator
         analysis.first_downbeat = float(beat_times[downbeat_index])
-        grid_end = _ends_at(analysis.to_grid(end_time), analysis.to_grid(last_onset), analysis.bar_seconds)
+        grid_end = _ends_at(analysis.to_grid(end_time), analysis.to_grid(last_onset), analysis.bar_seconds,
+                            heard=True)
         analysis.continuation_start = float(analysis.from_grid(math.ceil(grid_end / analysis.bar_seconds - 1e-6)
                                                                * analysis.bar_seconds))
         # In quarter notes per minute, as tempo_bpm: the last beat is the signature's (an eighth in x/8).
@@ -641,11 +643,12 @@ def _estimated_grid(notes: Sequence[Any]) -> tuple[float, tuple[int, int], float
     return qpm, signature, downbeat * seconds, (beat_times, downbeat_index)
 
 
-def _ends_at(end_time: float, last_onset: float, bar: float) -> float:
+def _ends_at(end_time: float, last_onset: float, bar: float, *, heard: bool = False) -> float:
     """Where the piece ends for its continuation: a last note ringing up to a 16th past a downbeat,
     with no onset after it, ends on that downbeat (a piece cut at a bar line on an estimated grid
-    a few milliseconds off must not wait a whole silent bar)."""
-    return max(end_time - bar / 16, last_onset + 1e-3)
+    a few milliseconds off must not wait a whole silent bar); in a transcription (`heard`), up to
+    half a bar, as the last notes of a recording ring on after its last bar line."""
+    return max(end_time - bar / (2 if heard else 16), last_onset + 1e-3)
 
 
 def map_times(sequence: NoteSequence, mapping: Callable[[Any], Any]) -> NoteSequence:
@@ -713,6 +716,14 @@ def midi_grid(analysis: Analysis, until: float) -> tuple[list[tuple[float, float
     if pickup <= 1e-3:
         return [(0.0, first_qpm)] + tempos[1:], [(0.0, numerator, denominator)]
     beat = 60.0 / first_qpm * 4 / denominator
+    if pickup < beat / 2:
+        # Too short for a beat of its own (notes a few milliseconds after 0, a transcription's
+        # start): the first bar begins at 0 and lasts until the second downbeat, a little slower.
+        bar = numerator * beat
+        second = pickup + bar
+        qpm = round(60.0 * numerator * 4 / denominator / second, 6)
+        rest = [t for t in tempos[1:] if t[0] > second + 1e-6]
+        return [(0.0, qpm), (second, first_qpm)] + rest, [(0.0, numerator, denominator)]
     beats = int(min(max(1, round(pickup / beat)), numerator))
     pickup_qpm = round(60.0 * beats * 4 / denominator / pickup, 6)
     return [(0.0, pickup_qpm)] + tempos, [(0.0, beats, denominator), (pickup, numerator, denominator)]

@@ -105,3 +105,28 @@ def test_tidy_errors_are_one_line_and_write_nothing(tmp_path: Path) -> None:
     result = run("tidy", str(mt3_copy(tmp_path, 87)), "-o", str(out), "--groove", "groove-humanize")
     assert result.exit_code == 2 and "--groove chooses the model for --humanize" in result.output
     assert not out.exists()
+
+
+def test_a_transcription_starting_a_few_milliseconds_in_gets_no_bar_of_milliseconds(tmp_path: Path) -> None:
+    """The first note at 11 ms (audio transcribed from its start): the first bar is drawn from 0 to
+    the second downbeat, not as a pickup of a few milliseconds at an absurd tempo."""
+    from generation.limits import check_piece
+    from generation.transcription import mt3_style_midi
+
+    sequence = read_music_file(FIXTURES.parent.parent / "examples" / "bantry_lasses.mid").sequences[0]
+    for note in sequence.notes:
+        note.start_time += 0.011
+        note.end_time += 0.011
+    song = tmp_path / "from_audio.mid"
+    song.write_bytes(mt3_style_midi(sequence))
+    out = tmp_path / "clean.mid"
+    assert run("tidy", str(song), "-o", str(out)).exit_code == 0
+    written = read_music_file(out).sequences[0]
+    check_piece(written, str(out))  # every tempo within the limits: `gen render` and the rest read it
+    assert max(t.qpm for t in written.tempos) < 200
+    analysis = analyse(read_music_file(song).sequences[0])
+    assert 0 < analysis.first_downbeat < 0.03
+    downbeats = pretty_midi.PrettyMIDI(str(out)).get_downbeats()
+    expected = [analysis.first_downbeat + k * analysis.bar_seconds for k in range(1, 8)]  # a steady 112 bpm
+    assert downbeats[0] == 0.0 and max(abs(a - b) for a, b in zip(downbeats[1:8], expected)) < 1e-3
+    assert_originals_kept(read_music_file(song).sequences[0], written, drums=False)
