@@ -401,6 +401,8 @@ def _read_one(path: str):
         from generation.io.readers import read_music_file
 
         sequence = read_music_file(path).sequences[0]
+        if not sequence.notes:  # before any model loads or any analysis
+            raise GenError(f"{path}: it has no notes")
     check_piece(sequence, path)
     return sequence
 
@@ -1012,8 +1014,6 @@ def render(piece, output, soundfont, force) -> None:
         raise click.BadParameter(f"{output}: audio is written as {' or '.join(FORMATS)}", param_hint="--output")
     check_output(output, force=force)
     sequence = _read_one(piece)  # broken, empty or extreme: one line here, not in the synthesizer
-    if not sequence.notes:
-        raise GenError(f"{piece}: it has no notes to play")
     check_render_length(sequence, piece)
     if Path(piece).suffix.lower() in (".mid", ".midi"):
         data = Path(piece).read_bytes()  # played as written, every event the file holds

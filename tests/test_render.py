@@ -131,7 +131,7 @@ def test_bad_input_gives_one_line_and_writes_nothing(tmp_path: Path, monkeypatch
     empty = tmp_path / "empty.mid"
     empty.write_bytes(bytes.fromhex("4d546864000000060001000101e04d54726b0000000400ff2f00"))
     result = run("render", str(empty), "-o", str(out))
-    assert result.exit_code == 1 and "it has no notes to play" in result.stderr
+    assert result.exit_code == 1 and result.stderr == f"Error: {empty}: it has no notes\n"
     empty.unlink()
     monkeypatch.setitem(sys.modules, "midirenderer", None)  # as without the audio extra
     result = run("render", str(EXAMPLE), "-o", str(out))

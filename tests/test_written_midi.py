@@ -89,3 +89,22 @@ def test_vary_and_humanize_draw_the_musics_bars(tmp_path: Path) -> None:
         written = midi_to_note_sequence(out.read_bytes(), out)
         assert_originals_kept(original, written, drums=False)
         assert_bar_lines_on_downbeats(out, analysis, analysis.end_time)
+
+
+def test_the_writer_lays_a_long_tempo_map_as_note_seq_does(tmp_path: Path) -> None:
+    """500 tempo events: the same bytes as note_seq's writer (which recomputes the whole tempo map
+    after each event: minutes for a tempo event on every tick; this writer does it once)."""
+    from note_seq import midi_io
+
+    from generation.io.writers import write_midi
+    from generation.protos import NoteSequence
+
+    sequence = NoteSequence(ticks_per_quarter=96)
+    time = 0.0
+    for k in range(500):
+        sequence.tempos.add(time=time, qpm=80 + (k * 37) % 90)
+        sequence.notes.add(pitch=60 + k % 12, velocity=90, start_time=time, end_time=time + 0.05)
+        time += 0.013 * (1 + k % 5)
+    midi_io.sequence_proto_to_midi_file(sequence, str(tmp_path / "note_seq.mid"))
+    write_midi(sequence, tmp_path / "gen.mid")
+    assert (tmp_path / "gen.mid").read_bytes() == (tmp_path / "note_seq.mid").read_bytes()
