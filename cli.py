@@ -444,7 +444,9 @@ def evaluate(run_dir, examples, baseline_examples, num_samples, sample_steps, se
         return
     decoding = "Magenta's raw velocity and offset outputs" if raw_dynamics else "velocities and offsets given hits"
     click.echo(f"{model.config.name} on {result.windows:,} windows of {', '.join(examples)} ({decoding})")
-    click.echo(f"  hits          precision {result.hit_precision:.3f}  recall {result.hit_recall:.3f}  F1 {result.hit_f1:.3f}")
+    click.echo(f"  hits          precision {result.hit_precision:.3f}  recall {result.hit_recall:.3f}  F1 {result.hit_f1:.3f}"
+               + (f"  (baseline, the drums most often hit at each tapped step's place in the bar: F1 "
+                  f"{result.extra['hit_f1_position_baseline']:.3f})" if "hit_f1_position_baseline" in result.extra else ""))
     click.echo(f"  velocity MAE  {result.velocity_mae:6.2f}  (baseline, each class's mean velocity: "
                f"{result.velocity_mae_class_mean_baseline:.2f})  MIDI units, over {result.matched_hits:,} matched hits"
                + _gain_words(result.velocity_mae, result.velocity_mae_class_mean_baseline,

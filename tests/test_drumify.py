@@ -83,3 +83,16 @@ def test_gen_drumify_with_a_tiny_trained_model(tmp_path: Path) -> None:
     assert "drums played by" in result.output and out.exists()
     again = run("drumify", str(EXAMPLE), "-o", str(out), "--model", str(tmp_path / "run"))
     assert again.exit_code == 1 and "exists already" in again.stderr
+
+
+def test_the_tap_baseline_plays_the_drums_usual_at_each_place_in_the_bar() -> None:
+    from generation.music_vae.evaluate import _tap_baseline_f1
+
+    taps = np.zeros((4, 32, 9), bool)
+    taps[:, ::4, 3] = True  # quarter-note taps
+    truth = np.zeros_like(taps)
+    truth[:, ::16, 0] = True  # a kick on each downbeat
+    truth[:, 8::16, 1] = True  # a snare on beat 3
+    assert _tap_baseline_f1(taps, truth, 16) == 1.0
+    truth[0, 8, 1], truth[0, 8, 2] = False, True  # one window plays a hi-hat there instead
+    assert _tap_baseline_f1(taps, truth, 16) == pytest.approx(15 / 16)  # 15 of 16 guesses, 15 of 16 hits

@@ -168,6 +168,9 @@ def evaluate(
                 on_draws=shown.update)
 
     steps_per_bar = converter.steps_per_bar
+    if converter.tapify:
+        extra["hit_f1_position_baseline"] = _tap_baseline_f1(
+            pad_windows(inputs, length, converter.input_depth)[..., :converter.num_drums] > 0.5, truth, steps_per_bar)
     samples = None
     if num_samples and not converter.control_depth:  # a control-conditioned model has no unconditional samples
         z = np.random.default_rng(seed).standard_normal((num_samples, model.config.hparams.z_size)).astype(np.float32)
@@ -181,6 +184,24 @@ def evaluate(
         matched_hits=int(matched.sum()),
         test_statistics=groove_statistics(target, steps_per_bar), sample_statistics=samples, extra=extra,
     )
+
+
+def _tap_baseline_f1(taps: np.ndarray, truth: np.ndarray, steps_per_bar: int) -> float:
+    """Hit F1 of the baseline for tap-to-drums models: on each tapped step, the drums that the
+    data itself hits more often than not on tapped steps at that position of the bar (taps, truth:
+    [windows, T, classes] booleans; the statistics come from the same data, which favours the
+    baseline)."""
+    tapped = taps.any(axis=-1)  # [W, T]
+    position = np.arange(truth.shape[1]) % steps_per_bar
+    guess = np.zeros_like(truth)
+    for p in range(steps_per_bar):
+        cells = tapped & (position == p)[None, :]
+        if cells.any():
+            guess[cells] = truth[cells].mean(axis=0) > 0.5
+    hits = float((guess & truth).sum())
+    precision = hits / guess.sum() if guess.sum() else 0.0
+    recall = hits / truth.sum() if truth.sum() else 0.0
+    return 2 * precision * recall / (precision + recall) if precision + recall else 0.0
 
 
 def _on_batch(progress: bool, shown: Any) -> dict[str, Any]:
