@@ -806,12 +806,15 @@ def vary(song, output, count, groove_run, mode, model_pairs, no_bundled, amount,
         click.echo(f"Wrote {path} (seed {seed + number}):")
         for label, what in result.changed.items():
             click.echo(f"  {label}: {what}")
+        for warning in result.warnings:
+            click.echo(f"  warning: {warning}")
     if as_json:
         click.echo(json.dumps({
             **_piece_json(a),
             "tracks": [{"role": t.role, "program": t.program, "instrument_name": t.instrument_name,
                         "is_drum": t.is_drum, "notes": t.notes} for t in a.tracks],
-            "changed": results[0].changed, "output": [str(p) for p in paths] if count > 1 else str(paths[0]),
+            "changed": results[0].changed, "warnings": results[0].warnings,
+            "output": [str(p) for p in paths] if count > 1 else str(paths[0]),
             "variations": [{"output": str(p), "seed": seed + k, "changed": r.changed}
                            for k, (p, r) in enumerate(zip(paths, results))],
         }))
@@ -1017,17 +1020,9 @@ def render(piece, output, soundfont, force) -> None:
     check_output(output, force=force)
     sequence = _read_one(piece)  # broken, empty or extreme: one line here, not in the synthesizer
     check_render_length(sequence, piece)
-    if Path(piece).suffix.lower() in (".mid", ".midi"):
-        data = Path(piece).read_bytes()  # played as written, every event the file holds
-    else:
-        import tempfile
-
-        from generation.io.writers import write_midi
-
-        with tempfile.TemporaryDirectory() as folder:
-            write_midi(sequence, Path(folder) / "piece.mid")
-            data = (Path(folder) / "piece.mid").read_bytes()
-    seconds, rate, gain = render_file(data, output, Path(soundfont) if soundfont else None, name=piece)
+    written = Path(piece).read_bytes() if Path(piece).suffix.lower() in (".mid", ".midi") else None
+    seconds, rate, gain = render_file(written, output, Path(soundfont) if soundfont else None, name=piece,
+                                      sequence=sequence)
     click.echo(f"Wrote {output}: {seconds:.1f} s at {rate} Hz, {gain:+.1f} dB to the loudness target")
 
 

@@ -589,6 +589,7 @@ class VariationResult:
     sequence: NoteSequence
     analysis: Analysis
     changed: dict[str, str] = field(default_factory=dict)  # track label -> what was done
+    warnings: list[str] = field(default_factory=list)  # what the variation could not do as asked
     groove: Any = None  # the drums' `GrooveResult`, when a groove model worked on them
 
 
@@ -634,10 +635,20 @@ def vary_piece(
                 resampled[index] = (chosen[1], [b for b in range(first_bar, last_bar) if rng.random() < amount])
     total = sum(len(bars) for _, bars in resampled.values())
     if total > MAX_RESAMPLED_BARS.value:
-        raise MAX_RESAMPLED_BARS.refuse(
-            name, f"--amount {amount:g} of its {last_bar - first_bar:,} bars in {len(resampled)} pitched tracks "
-                  f"re-samples {total:,} bars", "lower --amount, choose --tracks")
+        # A long piece: the chosen bars thinned evenly (each track keeps its share), so the work stays
+        # bounded; the report says so.
+        keep = set(rng.choice(total, int(MAX_RESAMPLED_BARS.value), replace=False).tolist())
+        numbered, k = {}, 0
+        for index, (model, bars) in resampled.items():
+            numbered[index] = (model, [b for j, b in enumerate(bars, start=k) if j in keep])
+            k += len(bars)
+        result.warnings.append(f"--amount {amount:g} chose {total:,} bars in {len(resampled)} pitched tracks; "
+                               f"only {len(keep):,} of them, spread over the piece, were tried (at most "
+                               f"{MAX_RESAMPLED_BARS.value:,g} in one run: lower --amount or choose --tracks, or "
+                               f"raise the limit with {MAX_RESAMPLED_BARS.name}=N)")
+        resampled = numbered
     drum_tracks = [t for t in analysis.tracks if t.is_drum and "drums" in wanted]
+    grooved = None
     if drum_tracks and groove_model is not None:
         from generation.music_vae import tasks
 
@@ -647,8 +658,13 @@ def vary_piece(
         if mode == "humanize":
             grooved = tasks.humanize(groove_model, sequence, seed=seed, analysis=analysis, name=name)
         else:
-            grooved = tasks.regroove(groove_model, sequence, temperature=temperature, seed=seed, analysis=analysis,
-                                     name=name)
+            try:
+                grooved = tasks.regroove(groove_model, sequence, temperature=temperature, seed=seed,
+                                         analysis=analysis, name=name)
+            except BadInputFile as error:  # a meter or grid the model cannot play: the drums stay as they are
+                for track in drum_tracks:
+                    result.changed[_label(track)] = f"kept as it was: {error.reason}"
+    if grooved is not None:
         result.groove = grooved
         del output.notes[:]
         output.notes.extend(n for n in grid.notes if not n.is_drum)

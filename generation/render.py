@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from generation.errors import GenError
+from generation.protos import NoteSequence
 
 TARGET_RMS_DBFS = -18.0  # loudness of the written file (a quiet piano and a full band alike)
 RELEASE_SECONDS = 2.0  # the last notes ring out this long at most after the file's end
@@ -37,29 +38,68 @@ def default_soundfont() -> Path:
     return Path(pretty_midi.__file__).parent / "TimGM6mb.sf2"
 
 
-def with_release(midi_bytes: bytes, seconds: float = RELEASE_SECONDS) -> bytes:
+class Unplayable(Exception):
+    """A MIDI file that the synthesizer's own reading would not play as gen reads it."""
+
+
+def with_release(midi_bytes: bytes, until: float, seconds: float = RELEASE_SECONDS) -> bytes:
     """The MIDI file with a silent event (an undefined controller, 110) `seconds` after its end:
-    the synthesizer renders up to the last event, so the last notes ring out instead of stopping."""
+    the synthesizer renders up to the last event, so the last notes ring out instead of stopping.
+    `Unplayable` when mido cannot read or write it back (a file gen's reader repairs: a meta event
+    of the wrong length, a realtime byte in a track ...) or when its events run on well past
+    `until` (the last note's end, in seconds): the synthesizer would render all that silence."""
     import io as bytes_io
 
     import mido
 
-    midi = mido.MidiFile(file=bytes_io.BytesIO(midi_bytes))
-    tempo, tempo_tick = 500_000, 0  # microseconds per quarter note in force at the end (MIDI's default)
-    for track in midi.tracks:
-        tick = 0
-        for message in track:
-            tick += message.time
-            if message.type == "set_tempo" and tick >= tempo_tick:
-                tempo, tempo_tick = message.tempo, tick
-    track = midi.tracks[-1]
-    end = track.pop() if track and track[-1].type == "end_of_track" else None
-    delay = int(round(seconds * 1e6 / tempo * midi.ticks_per_beat))
-    track.append(mido.Message("control_change", channel=15, control=110, value=0, time=delay + (end.time if end else 0)))
-    track.append(mido.MetaMessage("end_of_track", time=0))
-    written = bytes_io.BytesIO()
-    midi.save(file=written)
+    try:
+        midi = mido.MidiFile(file=bytes_io.BytesIO(midi_bytes))
+        if midi.length > until + 2 * seconds:
+            raise Unplayable(f"its events run on to {midi.length:.0f} s")
+        tempo, tempo_tick = 500_000, 0  # microseconds per quarter note in force at the end (MIDI's default)
+        for track in midi.tracks:
+            tick = 0
+            for message in track:
+                tick += message.time
+                if message.type == "set_tempo" and tick >= tempo_tick:
+                    tempo, tempo_tick = message.tempo, tick
+        track = midi.tracks[-1]
+        end = track.pop() if track and track[-1].type == "end_of_track" else None
+        delay = int(round(seconds * 1e6 / tempo * midi.ticks_per_beat))
+        track.append(mido.Message("control_change", channel=15, control=110, value=0,
+                                  time=delay + (end.time if end else 0)))
+        track.append(mido.MetaMessage("end_of_track", time=0))
+        written = bytes_io.BytesIO()
+        midi.save(file=written)
+    except (ValueError, IndexError, KeyError, TypeError, EOFError, OSError) as error:
+        raise Unplayable(str(error)) from None
     return written.getvalue()
+
+
+def playable_midi(sequence: NoteSequence, midi_bytes: bytes | None = None) -> bytes:
+    """What the synthesizer plays: the MIDI file as written (`midi_bytes`: every event it holds),
+    or, when there is none or it is `Unplayable`, the sequence as gen read it, without the events
+    after its last note; with the release event either way."""
+    import tempfile
+
+    from generation.io.writers import write_midi
+
+    until = max((n.end_time for n in sequence.notes), default=0.0)
+    if midi_bytes is not None:
+        try:
+            return with_release(midi_bytes, until)
+        except Unplayable:
+            pass
+    trimmed = NoteSequence()
+    trimmed.CopyFrom(sequence)
+    for events in (trimmed.tempos, trimmed.time_signatures, trimmed.key_signatures, trimmed.control_changes,
+                   trimmed.pitch_bends, trimmed.text_annotations):
+        kept = [e for e in events if e.time <= until]
+        del events[:]
+        events.extend(kept)
+    with tempfile.TemporaryDirectory() as folder:
+        write_midi(trimmed, Path(folder) / "piece.mid")
+        return with_release((Path(folder) / "piece.mid").read_bytes(), until)
 
 
 BLOCK_FRAMES = 1 << 20  # frames per block of the gain and write passes: memory stays bounded
@@ -167,11 +207,16 @@ def write_audio(samples: np.ndarray, rate: int, path: str | os.PathLike[str], ga
                     writer.write(with_gain(samples[begin:begin + BLOCK_FRAMES], gain_db))
 
 
-def render_file(midi_bytes: bytes, output: str | os.PathLike[str], soundfont: Path | None = None,
-                name: str = "the piece") -> tuple[float, int, float]:
-    """Plays `midi_bytes` on `soundfont` (default: `default_soundfont()`), normalizes and writes
-    `output`; returns (seconds of audio, rate, gain in dB)."""
-    samples, rate = synthesize(with_release(midi_bytes), soundfont or default_soundfont(), name)
+def render_file(midi_bytes: bytes | None, output: str | os.PathLike[str], soundfont: Path | None = None,
+                name: str = "the piece", sequence: NoteSequence | None = None) -> tuple[float, int, float]:
+    """Plays a MIDI file (`midi_bytes`; or `sequence`, as gen read it, where the file cannot be
+    played as written: `playable_midi`) on `soundfont` (default: `default_soundfont()`), normalizes
+    and writes `output`; returns (seconds of audio, rate, gain in dB)."""
+    if sequence is None:
+        from generation.io.midi import midi_to_note_sequence
+
+        sequence = midi_to_note_sequence(midi_bytes, name)
+    samples, rate = synthesize(playable_midi(sequence, midi_bytes), soundfont or default_soundfont(), name)
     samples = _trim_silence(samples, rate)
     gain_db = loudness_gain(samples)
     write_audio(samples, rate, output, gain_db)

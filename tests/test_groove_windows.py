@@ -140,3 +140,14 @@ def test_a_real_mt3_transcription_keeps_its_drums_in_time_through_vary_and_human
         last_bar_end = analysis.from_grid((max(bars) + 1) * analysis.bar_seconds)
         assert drum_onsets(sequence)[0] - step <= drum_onsets(result.sequence)[0]
         assert drum_onsets(result.sequence)[-1] < last_bar_end + step, mode
+
+
+def test_vary_keeps_drums_its_groove_model_cannot_play_and_says_why(tmp_path: Path) -> None:
+    from .test_cli import run
+
+    waltz = FIXTURES / "groove" / "drummer1" / "session2" / "1_latin-chacarera_157_beat_3-4.mid"
+    result = run("vary", str(waltz), "-o", str(tmp_path / "out.mid"))
+    assert result.exit_code == 0, result.output
+    assert "drums: Drums: kept as it was: groovae_4bar plays bars of 4 quarter notes; this piece is in 3/4" in result.stdout
+    humanized = run("vary", str(waltz), "-o", str(tmp_path / "played.mid"), "--mode", "humanize")
+    assert humanized.exit_code == 1 and "plays bars of 4 quarter notes; this piece is in 3/4" in humanized.stderr

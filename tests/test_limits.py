@@ -60,9 +60,6 @@ EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "bantry_lasses.mid"
 
 
 @pytest.mark.parametrize("command, variable, value, words, within", [
-    ("vary", "GEN_MAX_RESAMPLED_BARS", "3", "--amount 0.5 of its 8 bars in 3 pitched tracks re-samples 10 bars; "
-     "at most 3 re-sampled bars are accepted (lower --amount, choose --tracks, or raise the limit with "
-     "GEN_MAX_RESAMPLED_BARS=N)", ["--tracks", "drums,melody", "--amount", "0.25"]),
     ("score", "GEN_MAX_SCORE_BARS", "4", "a score of 8 bars; at most 4 are printed at once (choose them with "
      "--from-bar and --bars, or raise the limit with GEN_MAX_SCORE_BARS=N)", ["--bars", "4"]),
     ("render", "GEN_MAX_RENDER_MINUTES", "0.2", "it plays for 0.3 minutes; at most 0.2 minutes of audio are accepted "
@@ -71,8 +68,8 @@ EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "bantry_lasses.mid"
 def test_work_past_a_commands_limit_is_refused_before_it_starts(command: str, variable: str, value: str, words: str,
                                                                 within: list | None, tmp_path: Path,
                                                                 monkeypatch) -> None:
-    """The limits on work (bars re-sampled, bars engraved, minutes synthesized), lowered here so that
-    the example passes them; the choice that keeps within the limit runs."""
+    """The limits on work (bars engraved, minutes synthesized), lowered here so that the example
+    passes them; the choice that keeps within the limit runs."""
     monkeypatch.setenv(variable, value)
     out = tmp_path / {"score": "out.musicxml", "render": "out.wav"}.get(command, "out.mid")
     result = run(command, str(EXAMPLE), "-o", str(out))
@@ -83,3 +80,21 @@ def test_work_past_a_commands_limit_is_refused_before_it_starts(command: str, va
     if within is not None:
         result = run(command, str(EXAMPLE), "-o", str(out), *within)
         assert result.exit_code == 0, result.output
+
+
+def test_vary_past_its_bar_limit_tries_only_that_many_bars_and_says_so(tmp_path: Path, monkeypatch) -> None:
+    import json
+
+    monkeypatch.setenv("GEN_MAX_RESAMPLED_BARS", "3")
+    result = run("vary", str(EXAMPLE), "-o", str(tmp_path / "out.mid"), "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout.splitlines()[-1])
+    tried = [int(what.split(" of ")[1].split()[0]) for label, what in report["changed"].items()
+             if "chosen bars re-sampled" in what]
+    assert sum(tried) == 3, report["changed"]
+    words = ("--amount 0.5 chose 10 bars in 3 pitched tracks; only 3 of them, spread over the piece, were tried "
+             "(at most 3 in one run: lower --amount or choose --tracks, or raise the limit with "
+             "GEN_MAX_RESAMPLED_BARS=N)")
+    assert report["warnings"] == [words]
+    text = run("vary", str(EXAMPLE), "-o", str(tmp_path / "again.mid"))
+    assert f"  warning: {words}" in text.stdout.splitlines()

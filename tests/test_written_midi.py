@@ -108,3 +108,14 @@ def test_the_writer_lays_a_long_tempo_map_as_note_seq_does(tmp_path: Path) -> No
     midi_io.sequence_proto_to_midi_file(sequence, str(tmp_path / "note_seq.mid"))
     write_midi(sequence, tmp_path / "gen.mid")
     assert (tmp_path / "gen.mid").read_bytes() == (tmp_path / "note_seq.mid").read_bytes()
+
+
+def test_a_tempo_slower_than_midi_can_store_is_written_at_the_slowest_it_can(tmp_path: Path) -> None:
+    from generation.io.writers import SLOWEST_QPM, write_midi
+    from generation.protos import NoteSequence
+
+    sequence = NoteSequence(ticks_per_quarter=96)
+    sequence.tempos.add(time=0.0, qpm=2.0)  # 30,000,000 microseconds per quarter: past MIDI's 24 bits
+    sequence.notes.add(pitch=60, velocity=90, start_time=0.0, end_time=10.0)
+    write_midi(sequence, tmp_path / "slow.mid")
+    assert read_music_file(tmp_path / "slow.mid").sequences[0].tempos[0].qpm == pytest.approx(SLOWEST_QPM, rel=1e-6)

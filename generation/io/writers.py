@@ -8,6 +8,11 @@ from generation.io.files import atomic_output
 from generation.protos import NoteSequence
 
 
+# MIDI stores a tempo as 24-bit microseconds per quarter note: 3.58 quarter notes per minute is the
+# slowest; a slower one (only a damaged file has it) is written as that.
+SLOWEST_QPM = 60e6 / 0xFFFFFF * (1 + 1e-9)
+
+
 def write_midi(sequence: NoteSequence, path: str | os.PathLike[str]) -> None:
     """Writes `sequence` as a Standard MIDI File with note_seq's writer (pretty_midi), atomically.
 
@@ -25,6 +30,11 @@ def to_pretty_midi(sequence: NoteSequence):
     the tick nearest its time under the tempos before it."""
     from note_seq import midi_io
 
+    if any(t.qpm < SLOWEST_QPM for t in sequence.tempos):
+        slowed, sequence = sequence, NoteSequence()
+        sequence.CopyFrom(slowed)
+        for tempo in sequence.tempos:
+            tempo.qpm = max(tempo.qpm, SLOWEST_QPM)
     initial = next((t for t in sequence.tempos if t.time == 0), None)
     later = sorted((t for t in sequence.tempos if t is not initial), key=lambda t: t.time)
     if not later:
