@@ -96,3 +96,18 @@ def test_the_tap_baseline_plays_the_drums_usual_at_each_place_in_the_bar() -> No
     assert _tap_baseline_f1(taps, truth, 16) == 1.0
     truth[0, 8, 1], truth[0, 8, 2] = False, True  # one window plays a hi-hat there instead
     assert _tap_baseline_f1(taps, truth, 16) == pytest.approx(15 / 16)  # 15 of 16 guesses, 15 of 16 hits
+
+
+def test_the_bundled_model_plays_on_the_bass_lines_rhythm(tmp_path: Path) -> None:
+    """groove-tap2drum given the example's bass (32 notes, a quarter-note walk with pickups):
+    nine in ten of its drum onsets fall on a bass onset (within half a 16th) and nine in ten bass
+    onsets get a drum (measured: all of them)."""
+    out = tmp_path / "drums.mid"
+    result = run("drumify", str(EXAMPLE), "--parts", BASS, "--drums-only", "-o", str(out))
+    assert result.exit_code == 0, result.output
+    taps = sorted({n.start_time for n in read_music_file(EXAMPLE).sequences[0].notes if n.program == 33})
+    drums = sorted(n.start_time for n in read_music_file(out).sequences[0].notes)
+    half_sixteenth = 60 / 112 / 8
+    on_taps = sum(min(abs(d - t) for t in taps) < half_sixteenth for d in drums) / len(drums)
+    answered = sum(min(abs(d - t) for d in drums) < half_sixteenth for t in taps) / len(taps)
+    assert on_taps >= 0.9 and answered >= 0.9, (on_taps, answered)
