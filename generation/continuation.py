@@ -481,6 +481,7 @@ def _texture_distance(bar: list[Any], planned: list[Any], start: float, bar_seco
 
 
 PRIMER_BARS = 16  # a rewritten bar is primed with this many bars before it: bounded work on a long piece
+PRIMER_NOTES = 1024  # ... and at most this many notes: bounded work on a dense one
 
 
 def _rewrite_bar(model: Any, grid: NoteSequence, track: Track, notes_so_far: list[Any], start: float,
@@ -520,6 +521,10 @@ def _sample_bar(model: Any, count: int, template: NoteSequence, notes: list[Any]
             added.end_time -= offset
     if not primer.notes:
         return None
+    if len(primer.notes) > PRIMER_NOTES:  # a dense piece: the most recent notes, as the feed costs per note
+        recent = sorted(primer.notes, key=lambda n: n.start_time)[-PRIMER_NOTES:]
+        del primer.notes[:]
+        primer.notes.extend(recent)
     primer.total_time = start - offset
     try:
         candidates = model.sample(count, primer, bars=1 if model.encoding.metric else None,
@@ -616,7 +621,7 @@ def vary_piece(
         raise GenError(f"mode must be 'vary' or 'humanize'; got {mode!r}")
     if not 0 <= amount <= 1:
         raise GenError(f"amount must be between 0 and 1; got {amount}")
-    from generation.limits import MAX_RESAMPLED_BARS
+    from generation.limits import MAX_RESAMPLED_BARS, MAX_RESAMPLED_NOTES
 
     analysis, grid = _on_its_grid(sequence, estimate_tempo, name)
     output = copy.deepcopy(grid)
@@ -633,20 +638,31 @@ def vary_piece(
             chosen = model_for(track.role, models) if not track.is_drum and track.role in wanted else None
             if chosen is not None:
                 resampled[index] = (chosen[1], [b for b in range(first_bar, last_bar) if rng.random() < amount])
-    total = sum(len(bars) for _, bars in resampled.values())
-    if total > MAX_RESAMPLED_BARS.value:
-        # A long piece: the chosen bars thinned evenly (each track keeps its share), so the work stays
-        # bounded; the report says so.
-        keep = set(rng.choice(total, int(MAX_RESAMPLED_BARS.value), replace=False).tolist())
-        numbered, k = {}, 0
-        for index, (model, bars) in resampled.items():
-            numbered[index] = (model, [b for j, b in enumerate(bars, start=k) if j in keep])
-            k += len(bars)
-        result.warnings.append(f"--amount {amount:g} chose {total:,} bars in {len(resampled)} pitched tracks; "
-                               f"only {len(keep):,} of them, spread over the piece, were tried (at most "
-                               f"{MAX_RESAMPLED_BARS.value:,g} in one run: lower --amount or choose --tracks, or "
-                               f"raise the limit with {MAX_RESAMPLED_BARS.name}=N)")
-        resampled = numbered
+    chosen_pairs = [(index, b) for index, (_, bars) in resampled.items() for b in bars]
+    counts: dict[tuple[int, int], int] = {}
+    keys = {(t.instrument, t.program, t.is_drum): i for i, t in enumerate(analysis.tracks)}
+    for note in grid.notes:
+        row = keys.get((note.instrument, note.program, note.is_drum))
+        if row in resampled:
+            counts[(row, _onset_bar(note, bar))] = counts.get((row, _onset_bar(note, bar)), 0) + 1
+    notes_in = sum(counts.get(pair, 0) for pair in chosen_pairs)
+    if len(chosen_pairs) > MAX_RESAMPLED_BARS.value or notes_in > MAX_RESAMPLED_NOTES.value:
+        # A long or dense piece: the chosen bars thinned at random over the piece (each track keeps
+        # about its share) until the work is bounded; the report says so.
+        kept, bars_left, notes_left = set(), MAX_RESAMPLED_BARS.value, MAX_RESAMPLED_NOTES.value
+        for k in rng.permutation(len(chosen_pairs)):
+            pair = chosen_pairs[int(k)]
+            if bars_left >= 1 and counts.get(pair, 0) <= notes_left:
+                kept.add(pair)
+                bars_left -= 1
+                notes_left -= counts.get(pair, 0)
+        result.warnings.append(
+            f"--amount {amount:g} chose {len(chosen_pairs):,} bars ({notes_in:,} notes) in {len(resampled)} pitched "
+            f"tracks; only {len(kept):,} of them, spread over the piece, were tried (at most "
+            f"{MAX_RESAMPLED_BARS.value:,g} bars and {MAX_RESAMPLED_NOTES.value:,g} notes in one run: lower --amount "
+            f"or choose --tracks, or raise the limits with {MAX_RESAMPLED_BARS.name}=N and {MAX_RESAMPLED_NOTES.name}=N)")
+        resampled = {index: (model, [b for b in bars if (index, b) in kept])
+                     for index, (model, bars) in resampled.items()}
     drum_tracks = [t for t in analysis.tracks if t.is_drum and "drums" in wanted]
     grooved = None
     if drum_tracks and groove_model is not None:

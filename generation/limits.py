@@ -42,9 +42,6 @@ MAX_MINUTES = Limit("GEN_MAX_MINUTES", 180, "minutes")
 MAX_NOTES = Limit("GEN_MAX_NOTES", 2_000_000, "notes")
 MAX_TEMPO_EVENTS = Limit("GEN_MAX_TEMPO_EVENTS", 100_000, "tempo events")
 MAX_METER_EVENTS = Limit("GEN_MAX_METER_EVENTS", 10_000, "time signatures")
-# `gen vary` samples each re-sampled bar from an LSTM primed with the bars before it: 0.01-0.1 s a
-# bar on this project's 2-core CPU, so this many keep a run under a minute (an 8-minute song of
-# four pitched tracks at --amount 0.5 re-samples about 400).
 # The synthesizer holds the whole rendering in memory, about 36 MB a minute at its peak (48 kHz
 # stereo): this keeps `gen render` under 2 GB.
 MAX_RENDER_MINUTES = Limit("GEN_MAX_RENDER_MINUTES", 45, "minutes of audio")
@@ -54,7 +51,12 @@ MAX_SCORE_BARS = Limit("GEN_MAX_SCORE_BARS", 500, "bars in one score")
 # `gen transcribe` holds the recording in memory: an hour of 48 kHz audio peaks at about 1.3 GB (its
 # mono copy and the 22,050 Hz one; 10 minutes: 0.34 GB).
 MAX_TRANSCRIBE_MINUTES = Limit("GEN_MAX_TRANSCRIBE_MINUTES", 60, "minutes of audio")
+# `gen vary` samples each re-sampled bar from an LSTM primed with the bars before it, at a cost per
+# bar and per note (0.01-0.2 s a bar on this project's 2-core CPU): past either limit it tries only
+# that many of the bars chosen (an 8-minute song of four pitched tracks at --amount 0.5 chooses
+# about 400 bars).
 MAX_RESAMPLED_BARS = Limit("GEN_MAX_RESAMPLED_BARS", 600, "re-sampled bars")
+MAX_RESAMPLED_NOTES = Limit("GEN_MAX_RESAMPLED_NOTES", 12_000, "notes in re-sampled bars")
 # A tempo outside these quarter notes per minute is a damaged event, not music (a tempo event of 1
 # microsecond per quarter note is 60 million).
 TEMPO_RANGE = (1.0, 2000.0)  # MIDI cannot write a tempo below 3.6: the low end only stops negative ones

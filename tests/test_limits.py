@@ -92,9 +92,9 @@ def test_vary_past_its_bar_limit_tries_only_that_many_bars_and_says_so(tmp_path:
     tried = [int(what.split(" of ")[1].split()[0]) for label, what in report["changed"].items()
              if "chosen bars re-sampled" in what]
     assert sum(tried) == 3, report["changed"]
-    words = ("--amount 0.5 chose 10 bars in 3 pitched tracks; only 3 of them, spread over the piece, were tried "
-             "(at most 3 in one run: lower --amount or choose --tracks, or raise the limit with "
-             "GEN_MAX_RESAMPLED_BARS=N)")
+    words = ("--amount 0.5 chose 10 bars (53 notes) in 3 pitched tracks; only 3 of them, spread over the piece, "
+             "were tried (at most 3 bars and 12,000 notes in one run: lower --amount or choose --tracks, or raise "
+             "the limits with GEN_MAX_RESAMPLED_BARS=N and GEN_MAX_RESAMPLED_NOTES=N)")
     assert report["warnings"] == [words]
     text = run("vary", str(EXAMPLE), "-o", str(tmp_path / "again.mid"))
     assert f"  warning: {words}" in text.stdout.splitlines()
