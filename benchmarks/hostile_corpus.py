@@ -18,8 +18,9 @@ group after --limit-s seconds or once its resident memory passes --limit-mb. Eac
     multi-line     a nonzero exit whose stderr shows a second Error: line, a Python warning, click's
                    usage text, or no Error: line last
     no-output      exit 0 without the output
-    refused-valid  any nonzero exit over a file every command must accept (the MT3-style
-                   transcriptions with drums)
+    refused-valid  a nonzero exit over a file every command must accept (the MT3-style
+                   transcriptions with drums), other than a stated limit's ("raise the limit with
+                   GEN_MAX_...": `score` and `render` refuse the 64-minute one)
 
 and the script prints the counts per command, every run that is none of ok and refused with the
 command that reproduces it, and per command the slowest runs and the largest peak memories. Its

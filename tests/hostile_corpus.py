@@ -775,8 +775,9 @@ def classify(returncode: int, stderr: str, wrote_output: bool, leftovers: list[s
     when seen during the run), traceback ("Traceback" anywhere on stderr, whatever the exit
     status), leftover (a failed run left any file or folder in its output folder, which is also
     its working directory; or a successful one left anything besides its output), no-output (exit
-    0 without the output file), ok (exit 0, output written), refused-valid (any nonzero exit over
-    a file every command must accept: the MT3-style transcriptions with drums), refused (nonzero
+    0 without the output file), ok (exit 0, output written), refused-valid (a nonzero exit over a
+    file every command must accept, the MT3-style transcriptions with drums, other than a stated
+    limit's: "raise the limit with GEN_MAX_..."), refused (nonzero
     exit, and stderr ends with its one "Error: ..." line; before it only the command's own progress
     lines, such as "Models: ..." or tqdm bars), multi-line (a nonzero exit whose stderr shows a
     second "Error:" line, a Python warning, click's usage text, or no "Error:" line last)."""
@@ -790,7 +791,7 @@ def classify(returncode: int, stderr: str, wrote_output: bool, leftovers: list[s
         return "leftover"
     if returncode == 0:
         return "ok" if wrote_output else "no-output"
-    if must_accept:
+    if must_accept and "raise the limit with GEN_MAX_" not in stderr:  # a stated limit may refuse anything
         return "refused-valid"
     lines = shown_lines(stderr)
     errors = [line for line in lines if line.startswith("Error:")]

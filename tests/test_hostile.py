@@ -129,6 +129,8 @@ def test_time_memory_and_leftovers_come_before_the_message() -> None:
     assert classify(0, "", False, [], False, False) == "no-output"
     assert classify(1, "Error: x.mid: bad\n", False, [], False, False, must_accept=True) == "refused-valid"
     assert classify(1, "Models: ...\nError: x.mid: bad\n", False, [], False, False, must_accept=True) == "refused-valid"
+    limit = "Error: x.mid: a score of 1,542 bars; at most 500 ... (raise the limit with GEN_MAX_SCORE_BARS=N)\n"
+    assert classify(1, limit, False, [], False, False, must_accept=True) == "refused"  # a stated limit
     assert shown_lines("a\r b \n\n  \nc") == ["b", "c"]
 
 
