@@ -140,11 +140,14 @@ def test_write_midi_is_atomic(tmp_path: Path, monkeypatch) -> None:
     target.write_bytes(b"previous")
     sequence = read_music_file(MIDI_FIXTURES[0]).sequences[0]
 
-    def failing_writer(sequence, path):
-        Path(path).write_bytes(b"half")
-        raise RuntimeError("disk full")
+    class HalfWritten:
+        def write(self, path):
+            Path(path).write_bytes(b"half")
+            raise RuntimeError("disk full")
 
-    monkeypatch.setattr(midi_io, "sequence_proto_to_midi_file", failing_writer)
+    from generation.io import writers
+
+    monkeypatch.setattr(writers, "to_pretty_midi", lambda sequence: HalfWritten())
     with pytest.raises(RuntimeError):
         write_midi(sequence, target)
     assert target.read_bytes() == b"previous"
