@@ -558,7 +558,7 @@ def drumify(piece, output, run_dir, parts, temperature, drums_only, seed, tempo_
     from generation.bundled import display_name
 
     click.echo(f"{piece}: {_tempo_words(result.analysis)}; drums "
-               + result.describe("played", display_name(run_dir)).replace("drum notes in", "notes of rhythm in"))
+               + result.describe("played", display_name(run_dir), notes_in="notes of rhythm"))
     click.echo(f"Wrote {output}: {result.sequence.total_time:.1f} s")
 
 

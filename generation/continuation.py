@@ -644,7 +644,8 @@ def vary_piece(
     for note in grid.notes:
         row = keys.get((note.instrument, note.program, note.is_drum))
         if row in resampled:
-            counts[(row, _onset_bar(note, bar))] = counts.get((row, _onset_bar(note, bar)), 0) + 1
+            pair = (row, _onset_bar(note, bar))
+            counts[pair] = counts.get(pair, 0) + 1
     notes_in = sum(counts.get(pair, 0) for pair in chosen_pairs)
     if len(chosen_pairs) > MAX_RESAMPLED_BARS.value or notes_in > MAX_RESAMPLED_NOTES.value:
         # A long or dense piece: the chosen bars thinned at random over the piece (each track keeps

@@ -48,12 +48,10 @@ def with_release(midi_bytes: bytes, until: float, seconds: float = RELEASE_SECON
     `Unplayable` when mido cannot read or write it back (a file gen's reader repairs: a meta event
     of the wrong length, a realtime byte in a track ...) or when its events run on well past
     `until` (the last note's end, in seconds): the synthesizer would render all that silence."""
-    import io as bytes_io
-
     import mido
 
     try:
-        midi = mido.MidiFile(file=bytes_io.BytesIO(midi_bytes))
+        midi = mido.MidiFile(file=io.BytesIO(midi_bytes))
         if midi.length > until + 2 * seconds:
             raise Unplayable(f"its events run on to {midi.length:.0f} s")
         tempo, tempo_tick = 500_000, 0  # microseconds per quarter note in force at the end (MIDI's default)
@@ -69,7 +67,7 @@ def with_release(midi_bytes: bytes, until: float, seconds: float = RELEASE_SECON
         track.append(mido.Message("control_change", channel=15, control=110, value=0,
                                   time=delay + (end.time if end else 0)))
         track.append(mido.MetaMessage("end_of_track", time=0))
-        written = bytes_io.BytesIO()
+        written = io.BytesIO()
         midi.save(file=written)
     except (ValueError, IndexError, KeyError, TypeError, EOFError, OSError) as error:
         raise Unplayable(str(error)) from None
@@ -80,9 +78,7 @@ def playable_midi(sequence: NoteSequence, midi_bytes: bytes | None = None) -> by
     """What the synthesizer plays: the MIDI file as written (`midi_bytes`: every event it holds),
     or, when there is none or it is `Unplayable`, the sequence as gen read it, without the events
     after its last note; with the release event either way."""
-    import tempfile
-
-    from generation.io.writers import write_midi
+    from generation.io.writers import to_pretty_midi
 
     until = max((n.end_time for n in sequence.notes), default=0.0)
     if midi_bytes is not None:
@@ -97,9 +93,9 @@ def playable_midi(sequence: NoteSequence, midi_bytes: bytes | None = None) -> by
         kept = [e for e in events if e.time <= until]
         del events[:]
         events.extend(kept)
-    with tempfile.TemporaryDirectory() as folder:
-        write_midi(trimmed, Path(folder) / "piece.mid")
-        return with_release((Path(folder) / "piece.mid").read_bytes(), until)
+    written = io.BytesIO()
+    to_pretty_midi(trimmed).write(written)
+    return with_release(written.getvalue(), until)
 
 
 BLOCK_FRAMES = 1 << 20  # frames per block of the gain and write passes: memory stays bounded
@@ -158,12 +154,11 @@ def _data_offset(wav: bytes) -> int:
 
 
 def loudness_gain(samples: np.ndarray) -> float:
-    """The gain in dB that brings `samples` (int16, or float in -1..1) to TARGET_RMS_DBFS RMS, capped
-    so the peak is at most PEAK_DBFS; 0 for silence. Computed block by block."""
-    scale = 32768.0 if samples.dtype == np.int16 else 1.0
+    """The gain in dB that brings int16 `samples` to TARGET_RMS_DBFS RMS, capped so the peak is at
+    most PEAK_DBFS; 0 for silence. Computed block by block."""
     peak = squares = 0.0
     for begin in _blocks(len(samples)):
-        block = samples[begin:begin + BLOCK_FRAMES].astype(np.float64) / scale
+        block = samples[begin:begin + BLOCK_FRAMES].astype(np.float64) / 32768.0
         if block.size:
             peak = max(peak, float(np.abs(block).max()))
             squares += float(np.square(block).sum())

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from generation.continuation_metrics import DISSONANT_INTERVALS
+from generation.continuation_metrics import dissonance_share
 from generation.protos import NoteSequence
 
 STEPS_PER_BAR = 16  # onset positions compared within a bar, whatever its meter
@@ -113,27 +113,29 @@ def bar_similarity(bars: Bars) -> np.ndarray:
     return np.where(counted > 0, total / np.maximum(counted, 1), 1.0)
 
 
+@dataclass(frozen=True)
+class _Span:
+    """A note clipped to its bar, as `dissonance_share` reads notes."""
+
+    start_time: float
+    end_time: float
+    pitch: int
+    instrument: int
+    program: int
+    is_drum: bool
+
+
 def bar_dissonance(bars: Bars) -> np.ndarray:
-    """[bars] each bar's share of clashing overlap between its pitched tracks: the seconds that two
-    notes of different tracks sound together at a DISSONANT_INTERVALS interval over all the seconds
-    notes of different tracks sound together, within the bar; NaN where no two tracks overlap."""
-    pitched = [t for t in bars.tracks if not t[2]]
+    """[bars] each bar's `dissonance_share` between its tracks, its notes clipped to the bar; NaN
+    where no two pitched tracks overlap."""
     levels = np.full(bars.count, np.nan)
     for row, bar in enumerate(range(bars.first, bars.end)):
         begin, end = bar * bars.bar_seconds, (bar + 1) * bars.bar_seconds
-        spans = [[(max(n.start_time, begin), min(n.end_time, end), n.pitch) for n in bars.bar_notes(t, bar)]
-                 for t in pitched]
-        clash = total = 0.0
-        for i in range(len(spans)):
-            for j in range(i + 1, len(spans)):
-                for a_start, a_end, a_pitch in spans[i]:
-                    for b_start, b_end, b_pitch in spans[j]:
-                        overlap = min(a_end, b_end) - max(a_start, b_start)
-                        if overlap > 0:
-                            total += overlap
-                            clash += overlap * (abs(a_pitch - b_pitch) % 12 in DISSONANT_INTERVALS)
-        if total > 0:
-            levels[row] = clash / total
+        spans = [_Span(max(n.start_time, begin), min(n.end_time, end), n.pitch, *track)
+                 for track in bars.tracks for n in bars.bar_notes(track, bar)]
+        share = dissonance_share(spans, by_instrument=True)
+        if share is not None:
+            levels[row] = share
     return levels
 
 

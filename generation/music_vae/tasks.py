@@ -54,9 +54,10 @@ class GrooveResult:
     notes_in: int = 0  # drum notes of the original
     notes_out: int = 0  # drum notes written
 
-    def describe(self, verb: str, model: str) -> str:
-        """One line: what `model` did (`verb`: "humanized"...), bars and notes, bars it left empty."""
-        words = (f"{verb} by {model}: {self.drum_bars} bars, {self.notes_in} drum notes in, "
+    def describe(self, verb: str, model: str, notes_in: str = "drum notes") -> str:
+        """One line: what `model` did (`verb`: "humanized"...), bars and notes (`notes_in`: what the
+        notes in were), bars it left empty."""
+        words = (f"{verb} by {model}: {self.drum_bars} bars, {self.notes_in} {notes_in} in, "
                  f"{self.notes_out} out")
         if self.kept_bars:
             shown = ", ".join(str(b) for b in self.kept_bars[:8])
@@ -268,11 +269,8 @@ def drumify(model: Any, sequence: NoteSequence, *, parts: list[str] | None = Non
     inputs, controls = _windows(model, part)
     _, mu, _ = model.encode_tensors(inputs, [len(t) for t in inputs], controls, seed=seed)
     decoded = model.decode_to_tensors(mu, len(inputs[0]), temperature, _control_input(model, controls), seed=seed)
-    base = copy.deepcopy(sequence)
-    del base.notes[:]
-    if not drums_only:
-        base.notes.extend(n for n in sequence.notes if not n.is_drum)
-    result = _new_part(model, part, decoded, base, estimate_tempo)
+    # `_new_part` keeps the pitched notes of the sequence it is given and replaces its drums.
+    result = _new_part(model, part, decoded, taps if drums_only else sequence, estimate_tempo)
     result.notes_in = len(rhythm)
     return result
 
