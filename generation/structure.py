@@ -140,6 +140,8 @@ def bar_dissonance(bars: Bars) -> np.ndarray:
 
 
 TENSION_WEIGHT = 0.5  # how much a candidate bar's distance from the piece's dissonance level counts
+PHASE_WEIGHT = 0.1  # how much a bar at its place in the piece's loop counts, times the loop's similarity
+PHRASE_BARS = 4  # the bars of a phrase, the unit a short loop is heard in
 
 
 def plan_bars(bars: Bars, count: int, *, context: int = 4, rng: np.random.Generator | None = None,
@@ -148,11 +150,16 @@ def plan_bars(bars: Bars, count: int, *, context: int = 4, rng: np.random.Genera
 
     Bar by bar, the last `context` bars played (the piece's, then the plan's own) are compared with
     every earlier stretch of as many bars (`bar_similarity`, averaged over the stretch), and the bar
-    that followed the best stretch comes next; a slight preference goes to later stretches, the
-    piece as it is now, and a bar whose clashes between tracks (`bar_dissonance`) are far from the
-    piece's mean counts less (TENSION_WEIGHT per unit of share): the most repeated material of a
-    piece is its plainest, and the plan would otherwise drift to it. `spread` > 0 draws among the stretches instead, with probability growing
-    as exp(similarity / spread) (`rng` then required): the piece's own alternatives, as it varies
+    that followed the best stretch comes next. Besides: a slight preference goes to later stretches,
+    the piece as it is now; a bar at the same place in the piece's loop (`repeat_period`) as the bar
+    to be played counts more, by PHASE_WEIGHT times the loop's similarity, so that a 2-bar groove
+    keeps its two bars in order however alike they are; a bar whose clashes between tracks
+    (`bar_dissonance`) are far from the piece's mean counts less (TENSION_WEIGHT per unit of share):
+    the most repeated material of a piece is its plainest, and the plan would otherwise drift to it.
+    In a short piece every bar but the first may follow (an early one matched on the fewer bars it
+    has before it).
+    `spread` > 0 draws among the stretches instead, with probability growing as
+    exp(similarity / spread) (`rng` then required): the piece's own alternatives, as it varies
     itself. A piece of one bar repeats it."""
     if bars.count <= 1:
         return [bars.first] * count
@@ -160,34 +167,55 @@ def plan_bars(bars: Bars, count: int, *, context: int = 4, rng: np.random.Genera
     tension = bar_dissonance(bars)
     level = float(np.nanmean(tension)) if np.isfinite(tension).any() else 0.0
     off_level = np.nan_to_num(np.abs(tension - level), nan=0.0)  # [bars]
+    period, loop_similarity = repeat_period(bars)
+    # Bars go in phrases of four: a loop of one or two bars is heard as one of four (its fourth bar
+    # often varied), and the plan keeps that phrase's order, where the piece holds a whole one.
+    if 0 < period < PHRASE_BARS and PHRASE_BARS % period == 0 and bars.count >= PHRASE_BARS:
+        period = PHRASE_BARS
     played = list(range(bars.count))  # rows of `similarity`
     # Short pieces match shorter stretches, so that there is more than one stretch to choose from.
     length = max(1, min(context, (bars.count - 1) // 2))
+    # In a short piece an early bar may follow too, matched on the fewer bars before it: a phrase
+    # may start there. A longer piece matches whole stretches only.
+    first_follower = 1 if bars.count <= 2 * PHRASE_BARS else length
     plan: list[int] = []
-    for _ in range(count):
+    for k in range(count):
         recent = played[-length:]
-        candidates = np.arange(length - 1, bars.count - 1)  # a stretch ending at j, followed by j + 1
-        if len(candidates) == 0:
+        followers = np.arange(first_follower, bars.count)  # bar j + 1 follows the stretch ending at j
+        if len(followers) == 0:
             choice = played[-1]
         else:
-            offsets = np.arange(-length + 1, 1)
-            scores = np.mean([similarity[recent[i], candidates + offsets[i]] for i in range(length)], axis=0)
-            scores = scores + 0.02 * candidates / bars.count
+            total, counted = np.zeros(len(followers)), np.zeros(len(followers))
+            for i in range(length):  # recent[i] against the bar length - i before each follower
+                earlier = followers - length + i
+                valid = earlier >= 0  # an early bar is matched on the bars it has before it
+                total += np.where(valid, similarity[recent[i], np.maximum(earlier, 0)], 0.0)
+                counted += valid
+            scores = total / np.maximum(counted, 1)
+            scores = scores + 0.02 * followers / bars.count
+            in_phase = (bars.count + k - followers) % period == 0 if period else np.zeros(len(followers), bool)
+            scores = scores + PHASE_WEIGHT * loop_similarity * in_phase
             # The piece's harmonic tension goes on: a bar far from its usual share of clashes (a
             # plain cadence in a chromatic piece, or the reverse) counts less.
-            scores = scores - TENSION_WEIGHT * off_level[candidates + 1]
+            scores = scores - TENSION_WEIGHT * off_level[followers]
             # A bar the plan played within its last four bars counts less again: no bar repeated
-            # over and over unless the piece itself does that (then its similarity still wins).
-            scores = scores - 0.15 * np.array([played[len(played) - len(plan):][-4:].count(j + 1) for j in candidates])
+            # over and over unless the piece itself does that (then its similarity still wins), or
+            # it comes round again at its place in the piece's loop.
+            repeats = np.array([_plan_rows(played, plan)[-4:].count(c) for c in followers])
+            scores = scores - 0.15 * repeats * (1 - loop_similarity * in_phase)
             if spread > 0 and rng is not None:
                 weights = np.exp((scores - scores.max()) / spread)
-                j = int(rng.choice(candidates, p=weights / weights.sum()))
+                choice = int(rng.choice(followers, p=weights / weights.sum()))
             else:
-                j = int(candidates[int(np.argmax(scores))])
-            choice = j + 1
+                choice = int(followers[int(np.argmax(scores))])
         played.append(choice)
         plan.append(bars.first + choice)
     return plan
+
+
+def _plan_rows(played: list[int], plan: list[int]) -> list[int]:
+    """The rows the plan itself has played so far (the tail of `played`)."""
+    return played[len(played) - len(plan):] if plan else []
 
 
 def repeat_period(bars: Bars, *, longest: int = 16) -> tuple[int, float]:

@@ -84,6 +84,21 @@ def test_a_looped_piece_goes_on_looping() -> None:
     assert [b % 4 for b in plan] == [0, 1, 2, 3] * 2, plan  # the loop's bars in the loop's order
 
 
+def test_a_groove_of_alike_bars_keeps_its_phrase_in_order(monkeypatch) -> None:
+    """A 4-bar phrase of three bars of one figure and a fourth with its last note changed, twice,
+    then half of it again: the bars are all alike, but the plan plays the phrase on in its order,
+    the varied bar at its fourth place, and a bar may come round again there. Without the phase
+    term the plan leaves the varied bar out."""
+    plain, varied = chord_bar("C", [72, 74, 76, 77]), chord_bar("C", [72, 74, 76, 79])
+    figures = "PPPVPPPVPP"
+    _, _, bars = bars_and_grid(piece([{"P": plain, "V": varied}[f] for f in figures]))
+    played = "".join(figures[b - bars.first] for b in structure.plan_bars(bars, 8))
+    assert played == "PVPPPVPP"
+    monkeypatch.setattr(structure, "PHASE_WEIGHT", 0.0)
+    played = "".join(figures[b - bars.first] for b in structure.plan_bars(bars, 8))
+    assert played != "PVPPPVPP"
+
+
 def test_a_verse_heard_before_leads_into_its_chorus() -> None:
     verse = LOOP
     chorus = [chord_bar("F", [77, 77, 76, 74]), chord_bar("G", [74, 74, 72, 71]),
@@ -189,6 +204,8 @@ def test_the_plan_keeps_the_pieces_level_of_tension(monkeypatch) -> None:
     a plain fifth (C-G). In a piece where most bars clash, the clash goes on; without the tension
     term, the later (plainer) successor would win."""
     E, C_SHARP, G = 64, 61, 67
+    # The fixture repeats every 5 bars; only the tension term is under test here.
+    monkeypatch.setattr(structure, "PHASE_WEIGHT", 0.0)
     bars = structure.bars_of(_two_voices([E, C_SHARP, C_SHARP, C_SHARP, E, G, C_SHARP, C_SHARP, C_SHARP, E]), 2.0, 20.0)
     assert structure.plan_bars(bars, 1, context=1) == [1]
     monkeypatch.setattr(structure, "TENSION_WEIGHT", 0.0)
