@@ -140,6 +140,7 @@ def bar_dissonance(bars: Bars) -> np.ndarray:
 
 
 TENSION_WEIGHT = 0.5  # how much a candidate bar's distance from the piece's dissonance level counts
+TENSION_BARS = 8  # the last bars whose clashes set the level the plan keeps
 PHASE_WEIGHT = 0.1  # how much a bar at its place in the piece's loop counts, times the loop's similarity
 PHRASE_BARS = 4  # the bars of a phrase, the unit a short loop is heard in
 
@@ -154,18 +155,21 @@ def plan_bars(bars: Bars, count: int, *, context: int = 4, rng: np.random.Genera
     the piece as it is now; a bar at the same place in the piece's loop (`repeat_period`) as the bar
     to be played counts more, by PHASE_WEIGHT times the loop's similarity, so that a 2-bar groove
     keeps its two bars in order however alike they are; a bar whose clashes between tracks
-    (`bar_dissonance`) are far from the piece's mean counts less (TENSION_WEIGHT per unit of share):
-    the most repeated material of a piece is its plainest, and the plan would otherwise drift to it.
-    In a short piece every bar but the first may follow (an early one matched on the fewer bars it
-    has before it).
-    `spread` > 0 draws among the stretches instead, with probability growing as
-    exp(similarity / spread) (`rng` then required): the piece's own alternatives, as it varies
+    (`bar_dissonance`) are far from the level of the piece's last TENSION_BARS bars counts less
+    (TENSION_WEIGHT per unit of share): the most repeated material of a piece is its plainest, and
+    the plan would otherwise drift to it. In a short piece every bar but the first may follow (an
+    early one matched on the fewer bars it has before it). `spread` > 0 draws among the stretches
+    instead, with probability growing as exp(similarity / spread) (`rng` then required): the
+    piece's own alternatives, as it varies
     itself. A piece of one bar repeats it."""
     if bars.count <= 1:
         return [bars.first] * count
     similarity = bar_similarity(bars)
     tension = bar_dissonance(bars)
-    level = float(np.nanmean(tension)) if np.isfinite(tension).any() else 0.0
+    # The level the piece is at now: its tension moves slowly, so its last bars tell what comes next.
+    recent_tension = tension[-TENSION_BARS:]
+    level = (float(np.nanmean(recent_tension)) if np.isfinite(recent_tension).any()
+             else float(np.nanmean(tension)) if np.isfinite(tension).any() else 0.0)
     off_level = np.nan_to_num(np.abs(tension - level), nan=0.0)  # [bars]
     period, loop_similarity = repeat_period(bars)
     # Bars go in phrases of four: a loop of one or two bars is heard as one of four (its fourth bar

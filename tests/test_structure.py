@@ -199,6 +199,18 @@ def test_each_bars_clashes_are_measured_between_its_tracks() -> None:
     assert np.isnan(structure.bar_dissonance(structure.bars_of(alone, 2.0, 2.0))).all()  # no two tracks
 
 
+def test_the_plan_keeps_the_tension_the_piece_has_reached(monkeypatch) -> None:
+    """Eight plain bars (C-E), then eight where most bars clash (C-C#): the continuation goes on
+    clashing, as the piece now does; measured against the whole piece's level, it went back to
+    the plain bars."""
+    E, C_SHARP = 64, 61
+    upper = [E] * 8 + [C_SHARP, C_SHARP, C_SHARP, E] * 2
+    bars = structure.bars_of(_two_voices(upper), 2.0, 2.0 * len(upper))
+    assert [upper[b - bars.first] for b in structure.plan_bars(bars, 2, context=1)] == [C_SHARP, C_SHARP]
+    monkeypatch.setattr(structure, "TENSION_BARS", len(upper))
+    assert [upper[b - bars.first] for b in structure.plan_bars(bars, 2, context=1)] == [E, E]
+
+
 def test_the_plan_keeps_the_pieces_level_of_tension(monkeypatch) -> None:
     """The last bar (C-E) was heard twice before: once followed by a clash (C-C#), once, later, by
     a plain fifth (C-G). In a piece where most bars clash, the clash goes on; without the tension
