@@ -33,7 +33,17 @@ def cli() -> None:
 force_option = click.option("--force", is_flag=True, help="Replace output files that exist already.")
 
 
-@cli.command()
+class _PipelineArgsCommand(click.Command):
+    """Keeps what follows a bare `--` out of Click's parsing, in ctx.meta['pipeline_args'] (Beam's options)."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if "--" in args:
+            cut = args.index("--")
+            args, ctx.meta["pipeline_args"] = args[:cut], args[cut + 1:]
+        return super().parse_args(ctx, args)
+
+
+@cli.command(cls=_PipelineArgsCommand)
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(exists=True))
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
               help="Output name: OUTPUT.tfrecord, or OUTPUT-<split>.tfrecord per split.")
@@ -51,8 +61,12 @@ force_option = click.option("--force", is_flag=True, help="Replace output files 
               help="Files per split: OUTPUT-<split>-00000-of-0000N.tfrecord ..., each sequence in the one its id "
                    "hashes to (Magenta's and tf.data's naming).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+@click.option("--runner", type=click.Choice(["local", "beam"]), default="local", show_default=True,
+              help="beam: the same conversion as an Apache Beam pipeline (pip install '.[beam]'); Beam's options "
+                   "follow a bare --, e.g. -- --runner=DataflowRunner (default: Beam's direct runner, here).")
 @force_option
-def preprocess(inputs, output, metadata, split_text, jobs, keep_duplicates, report_path, shards, quiet, force) -> None:
+def preprocess(inputs, output, metadata, split_text, jobs, keep_duplicates, report_path, shards, quiet, runner,
+               force) -> None:
     """Convert MIDI, MusicXML, ABC and kern files to TFRecord files of NoteSequences.
 
     Directories are searched recursively. Bad files are skipped with their reason.
@@ -60,12 +74,18 @@ def preprocess(inputs, output, metadata, split_text, jobs, keep_duplicates, repo
     \b
     Example:
       gen preprocess ../shared/datasets/groove --metadata ../shared/datasets/groove/info.csv -o data/groove
+      gen preprocess ../shared/datasets/groove -o data/groove --runner beam -- --runner=FlinkRunner --flink_master=HOST:8081
     """
     from generation.preprocess import parse_split_fractions
     from generation.preprocess import preprocess as run_preprocess
 
+    pipeline_args = click.get_current_context().meta.get("pipeline_args")
     if metadata and split_text:
         raise click.UsageError("--metadata already assigns splits; use one of --metadata and --split.")
+    if runner == "local" and pipeline_args is not None:
+        raise click.UsageError("options after -- are Beam's; give them with --runner beam.")
+    if runner == "beam" and jobs is not None:
+        raise click.UsageError("--jobs is the local runner's; Beam's workers are set by its own options after --.")
     fractions = parse_split_fractions(split_text) if split_text else None
     from pathlib import Path
 
@@ -76,10 +96,16 @@ def preprocess(inputs, output, metadata, split_text, jobs, keep_duplicates, repo
     if earlier and not force:
         raise OutputError(f"{earlier[0]}: exists already; give --force to replace it"
                           + (f" (and {len(earlier) - 1} more)" if len(earlier) > 1 else ""))
-    report = run_preprocess(
-        inputs, output, metadata=metadata, split_fractions=fractions, jobs=jobs,
-        dedup=not keep_duplicates, progress=not quiet, shards=shards,
-    )
+    if runner == "beam":
+        from generation.beam import beam_preprocess
+
+        report = beam_preprocess(inputs, output, metadata=metadata, split_fractions=fractions,
+                                 dedup=not keep_duplicates, shards=shards, pipeline_args=pipeline_args or ())
+    else:
+        report = run_preprocess(
+            inputs, output, metadata=metadata, split_fractions=fractions, jobs=jobs,
+            dedup=not keep_duplicates, progress=not quiet, shards=shards,
+        )
     for stale in earlier:  # --force: files of the earlier run this one did not write (other shard counts)
         if str(stale) not in report.sequences_written:
             stale.unlink(missing_ok=True)
@@ -277,6 +303,36 @@ def train(config_name, examples, eval_examples, run_dir, num_steps, batch_size, 
     for label, metrics in (("train", result.metrics), ("eval", result.eval_metrics)):
         if metrics:
             click.echo(f"  {label}: " + ", ".join(f"{k} {v:.4g}" for k, v in sorted(metrics.items())))
+
+
+@cli.command("import-magenta")
+@click.argument("checkpoint")
+@click.option("--config", "config_name", required=True, help="The named config the checkpoint was trained with.")
+@click.option("--hparams", "hparams_text", metavar="NAME=VALUE,...",
+              help="The hyperparameters it was trained with, where they differ from the config's (Magenta's flag).")
+@click.option("-o", "--output", "run_dir", required=True, type=click.Path(file_okay=False),
+              help="The run directory to write (for gen sample, gen train ...).")
+@force_option
+def import_magenta(checkpoint, config_name, hparams_text, run_dir, force) -> None:
+    """Turn a Magenta MusicVAE checkpoint into a run directory, without TensorFlow.
+
+    CHECKPOINT: a TensorFlow checkpoint (model.ckpt-N prefix, its .index, its folder, or the .tar
+    Magenta publishes) or a magenta.js checkpoint folder (weights_manifest.json, shards, config.json).
+
+    \b
+    Example:
+      gen import-magenta downloads/groovae_2bar_humanize --config groovae_2bar_humanize -o runs/humanize
+    """
+    from generation.config_files import load_any_config, parse_hparams, with_hparams
+    from generation.music_vae.import_magenta import import_checkpoint
+
+    config = load_any_config(config_name)
+    if hparams_text:
+        config = with_hparams(config, parse_hparams(hparams_text))
+    imported = import_checkpoint(checkpoint, config, run_dir, force=force)
+    skipped = f"; left out {imported.skipped} training-state variables (global_step, Adam's)" if imported.skipped else ""
+    click.echo(f"Imported {imported.variables} variables ({imported.source_format}, step {imported.step:,}) as "
+               f"{config_name}{skipped}; run: {run_dir}")
 
 
 @cli.command()
@@ -1062,20 +1118,31 @@ def data_list() -> None:
 @data.command("prepare")
 @click.argument("name")
 @click.option("--source", type=click.Path(exists=True),
-              help="A local copy (folder or zip) instead of downloading.")
+              help="A local copy (folder, or the zip or tar.gz archive) instead of downloading.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False),
               help="Where the dataset goes (default: train_data/NAME, or $GEN_DATA_HOME/NAME).")
-@click.option("--url", help="Download from this address instead of the recipe's.")
+@click.option("--url", help="Download from this address instead of the recipe's (a mirror, or an archive of the "
+                            "same layout: checks of the published archive then only warn).")
 @click.option("-j", "--jobs", type=click.IntRange(min=1), default=None, help="Parallel worker processes.")
 @click.option("--limit", type=click.IntRange(min=1), help="Only the first N files of a corpus recipe (a quick trial).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
 def data_prepare(name, source, out_dir, url, jobs, limit, quiet) -> None:
-    """Fetch (or take from --source), verify and preprocess the dataset NAME."""
-    from generation.datasets import prepare
+    """Fetch (or take from --source), verify and preprocess the dataset NAME.
 
+    A broken download resumes where it stopped when the command is run again."""
+    from generation.datasets import get_recipe, is_non_commercial, license_notice, prepare
+
+    for line in license_notice(get_recipe(name)):
+        click.echo(line)
     result = prepare(name, out_dir=out_dir, source=source, url=url, jobs=jobs, progress=not quiet, limit=limit)
+    if result.archive_sha256:
+        click.echo(f"Archive sha256: {result.archive_sha256}")
+    for warning in result.warnings:
+        click.echo(f"Warning: {warning}")
     _print_preprocess_report(result.report, None)
     click.echo(f"Prepared {name} in {result.output_dir}")
+    if is_non_commercial(result.recipe):
+        click.echo(f"Reminder: {name} is licensed {result.recipe.license}: non-commercial use only.")
 
 
 # Commands that run small models one step at a time: one thread unless the user chose (generation.threads).

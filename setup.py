@@ -59,6 +59,11 @@ setup(
         # gen transcribe: the bundled Basic Pitch model (ONNX, Apache-2.0) runs on onnxruntime (MIT, a
         # wheel); soundfile reads WAV, FLAC, OGG and MP3.
         "transcribe": ["onnxruntime>=1.16", "soundfile>=0.12"],
+        # gen preprocess --runner beam: the same conversion as an Apache Beam pipeline (Dataflow, Flink,
+        # Spark). 2.77.0 is the release it is tested with. Kept out of `test`: apache-beam (every release
+        # to 2.77.0) caps protobuf<7, and 2.77.0 python-dateutil<3 and pillow<13, so installing it where
+        # newer ones are installed downgrades them.
+        "beam": ["apache-beam>=2.77,<3"],
     },
     entry_points={"console_scripts": ["gen=cli:main"]},
     classifiers=[

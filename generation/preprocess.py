@@ -13,6 +13,10 @@ id, stable when files are added; otherwise all go to one file.
 Duplicates: a sequence whose musical content (everything but id, filename and collection) equals
 an earlier one is written once. With metadata, two rows of the CSV are two entries of the dataset
 even when their files are identical; they are both kept and reported.
+
+`generation.beam` runs the same steps as an Apache Beam pipeline: it shares the planning
+(`start_run`), the conversion (`convert_file`), the duplicate rule (`DuplicateRule`), the split and
+shard of each sequence (`destination`) and the report's shape, so both write the same records.
 """
 
 from __future__ import annotations
@@ -42,6 +46,8 @@ from generation.protos import NoteSequence
 FILENAME_COLUMNS = ("midi_filename", "filename")
 _SPLIT_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
 
+Metadata = tuple[tuple[str, str], ...]  # a metadata row's (column, value) pairs, in the CSV's order
+
 
 @dataclass(frozen=True)
 class Task:
@@ -50,7 +56,7 @@ class Task:
     path: Path
     filename: str  # relative to the collection's root, as recorded in the sequence
     collection_name: str
-    metadata: tuple[tuple[str, str], ...] = ()
+    metadata: Metadata = ()
     split: str | None = None
     units: int = 1  # units of work, for progress: the tunes of an ABC tunebook, else 1
 
@@ -112,6 +118,42 @@ def shard_paths(output: str | os.PathLike[str], split: str | None, shards: int) 
 def shard_of(sequence_id: str, shards: int) -> int:
     """The shard a sequence goes to: by a hash of its id, stable across runs and machines."""
     return zlib.crc32(sequence_id.encode("utf-8")) % shards
+
+
+def destination(
+    listed_split: str | None, sequence_id: str, split_fractions: dict[str, float] | None, shards: int
+) -> tuple[str | None, int]:
+    """(split, shard) of one sequence: the split its metadata row names, else one drawn by its id
+    from `split_fractions`, else None (a single output); the shard by `shard_of`."""
+    split = listed_split
+    if split is None and split_fractions:
+        split = split_by_hash(sequence_id, split_fractions)
+    return split, shard_of(sequence_id, shards) if shards > 1 else 0
+
+
+@dataclass
+class DuplicateRule:
+    """Which sequences are written. Fed in plan order (file by file, each file's sequences in
+    order), the first sequence with given music and metadata is written and later ones are dropped,
+    unless `dedup` is off; a written sequence whose music repeats an earlier one's is reported.
+
+    Both maps are keyed by the content hash, so feeding each hash's sequences on their own, in the
+    same order, decides exactly as one pass over all of them does: the Beam runner relies on it."""
+
+    dedup: bool = True
+    first_seen: dict[tuple[str, Metadata], str] = field(default_factory=dict)
+    content_seen: dict[str, str] = field(default_factory=dict)
+
+    def admit(self, path: str, metadata: Metadata, digest: str) -> tuple[bool, str | None]:
+        """(write it?, the earlier file with the same music, or None when it is the first)."""
+        key = (digest, metadata)
+        if self.dedup and key in self.first_seen:
+            return False, self.first_seen[key]
+        self.first_seen.setdefault(key, path)
+        earlier = self.content_seen.get(digest)
+        if earlier is None:
+            self.content_seen[digest] = path
+        return True, earlier
 
 
 def find_music_files(inputs: Sequence[str | os.PathLike[str]]) -> list[tuple[str, str]]:
@@ -357,6 +399,46 @@ def plan_tasks(
     return tasks
 
 
+def start_run(
+    inputs: Sequence[str | os.PathLike[str]],
+    output: str | os.PathLike[str],
+    metadata: str | os.PathLike[str] | None,
+    shards: int,
+) -> tuple[PreprocessReport, list[Task]]:
+    """What every runner does first: the output folder made, the files planned (`plan_tasks`)."""
+    if shards < 1:
+        raise GenError(f"shards must be at least 1; got {shards}")
+    output_dir = Path(output).parent
+    try:
+        output_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise OutputError(f"{output}: cannot create directory {output_dir}: {error.strerror or error}") from None
+    report = PreprocessReport()
+    tasks = plan_tasks(inputs, metadata, report)
+    report.files_seen = len(tasks) + len(report.skipped)
+    return report, tasks
+
+
+def nothing_converted(report: PreprocessReport) -> NoExamplesError:
+    """The error of a run that converted nothing, naming the first file skipped and why."""
+    reasons = f"; first: {report.skipped[0][0]}: {report.skipped[0][1]}" if report.skipped else ""
+    return NoExamplesError(f"no music converted from {report.files_seen} file(s){reasons}")
+
+
+def written_splits(counts: dict[tuple[str | None, int], int]) -> list[str | None]:
+    """The splits that got a sequence, in output order: each has all its shards, empty or not."""
+    return sorted({split for split, _ in counts}, key=str)
+
+
+def sequences_written(
+    output: str | os.PathLike[str], counts: dict[tuple[str | None, int], int], shards: int
+) -> dict[str, int]:
+    """The report's {output file: sequences} from {(split, shard): sequences}."""
+    return {str(path): counts.get((split, shard), 0)
+            for split in written_splits(counts)
+            for shard, path in enumerate(shard_paths(output, split, shards))}
+
+
 def preprocess(
     inputs: Sequence[str | os.PathLike[str]],
     output: str | os.PathLike[str],
@@ -377,19 +459,9 @@ def preprocess(
     converted, `OutputError` when an output cannot be written, `BadInputFile` for a bad metadata file.
     """
     started = time.perf_counter()
-    output_dir = Path(output).parent
-    try:
-        output_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise OutputError(f"{output}: cannot create directory {output_dir}: {error.strerror or error}") from None
-    report = PreprocessReport()
-    tasks = plan_tasks(inputs, metadata, report)
-    report.files_seen = len(tasks) + len(report.skipped)
+    report, tasks = start_run(inputs, output, metadata, shards)
     jobs = jobs or available_cores()
-    first_seen: dict[tuple[str, tuple[tuple[str, str], ...]], str] = {}
-    content_seen: dict[str, str] = {}
-    if shards < 1:
-        raise GenError(f"shards must be at least 1; got {shards}")
+    rule = DuplicateRule(dedup)
     counts: dict[tuple[str | None, int], int] = {}
 
     with ExitStack() as stack:
@@ -413,27 +485,18 @@ def preprocess(
             report.files_converted += 1
             report.warnings.extend((str(task.path), warning) for warning in result.warnings)
             for record in result.records:
-                digest = record.content_hash
-                key = (digest, task.metadata)
-                if dedup and key in first_seen:
-                    report.duplicates_dropped.append((str(task.path), first_seen[key]))
+                written, earlier = rule.admit(str(task.path), task.metadata, record.content_hash)
+                if not written:
+                    report.duplicates_dropped.append((str(task.path), earlier))
                     continue
-                first_seen.setdefault(key, str(task.path))
-                if digest in content_seen:
-                    report.duplicates_kept.append((str(task.path), content_seen[digest]))
-                content_seen.setdefault(digest, str(task.path))
-                split = task.split
-                if split is None and split_fractions:
-                    split = split_by_hash(record.sequence_id, split_fractions)
-                shard = shard_of(record.sequence_id, shards) if shards > 1 else 0
+                if earlier is not None:
+                    report.duplicates_kept.append((str(task.path), earlier))
+                split, shard = destination(task.split, record.sequence_id, split_fractions, shards)
                 writer_for(split, shard).write(record.serialized)
                 counts[split, shard] = counts.get((split, shard), 0) + 1
                 report.notes_written += record.notes
         if not counts:  # no writer was opened, so nothing was written
-            reasons = f"; first: {report.skipped[0][0]}: {report.skipped[0][1]}" if report.skipped else ""
-            raise NoExamplesError(f"no music converted from {report.files_seen} file(s){reasons}")
-    report.sequences_written = {str(path): counts.get((split, shard), 0)
-                                for split in sorted(writers, key=str)
-                                for shard, path in enumerate(shard_paths(output, split, shards))}
+            raise nothing_converted(report)
+    report.sequences_written = sequences_written(output, counts, shards)
     report.seconds = time.perf_counter() - started
     return report

@@ -160,8 +160,7 @@ def plan_bars(bars: Bars, count: int, *, context: int = 4, rng: np.random.Genera
     the plan would otherwise drift to it. In a short piece every bar but the first may follow (an
     early one matched on the fewer bars it has before it). `spread` > 0 draws among the stretches
     instead, with probability growing as exp(similarity / spread) (`rng` then required): the
-    piece's own alternatives, as it varies
-    itself. A piece of one bar repeats it."""
+    piece's own alternatives, as it varies itself. A piece of one bar repeats it."""
     if bars.count <= 1:
         return [bars.first] * count
     similarity = bar_similarity(bars)
