@@ -51,7 +51,9 @@ setup(
     extras_require={
         # setuptools 70.1+ builds wheels itself: a test builds one to check that it carries the models.
         "test": ["pytest>=7", "tfrecord>=1.14", "setuptools>=70.1", "midirenderer>=0.1.3", "soundfile>=0.12",
-                 "verovio>=4.3", "onnxruntime>=1.16"],
+                 "verovio>=4.3", "onnxruntime>=1.16",
+                 # CI tests the Beam runner too: in its fresh venv, Beam's protobuf<7 cap picks protobuf 6.
+                 "apache-beam>=2.77,<3"],
         # gen render: a SoundFont synthesizer (MIT, a Rust wheel) and FLAC writing (libsndfile in the wheel).
         "audio": ["midirenderer>=0.1.3", "soundfile>=0.12"],
         # gen score -o X.svg: verovio engraves MusicXML (LGPL-3.0, a wheel); MusicXML needs only music21.
@@ -60,9 +62,8 @@ setup(
         # wheel); soundfile reads WAV, FLAC, OGG and MP3.
         "transcribe": ["onnxruntime>=1.16", "soundfile>=0.12"],
         # gen preprocess --runner beam: the same conversion as an Apache Beam pipeline (Dataflow, Flink,
-        # Spark). 2.77.0 is the release it is tested with. Kept out of `test`: apache-beam (every release
-        # to 2.77.0) caps protobuf<7, and 2.77.0 python-dateutil<3 and pillow<13, so installing it where
-        # newer ones are installed downgrades them.
+        # Spark). 2.77.0 is the release it is tested with. It caps protobuf<7 (and python-dateutil<3,
+        # pillow<13), so installing it where newer ones are installed downgrades them.
         "beam": ["apache-beam>=2.77,<3"],
     },
     entry_points={"console_scripts": ["gen=cli:main"]},
