@@ -6,7 +6,7 @@ resident memory from the kernel, wait4's ru_maxrss; seconds to the end, which fo
 path includes converting a whole epoch before the first step). Ratios are against the smallest
 corpus of the same path in the same run: the streaming path's memory should stay flat.
 
-    python benchmarks/streaming_memory.py [--records 500,2000,8000] [--steps 20] [--repeats 1]
+    python benchmarks/training_memory.py [--records 500,2000,8000] [--steps 20] [--repeats 1]
 """
 
 from __future__ import annotations
