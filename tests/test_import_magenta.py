@@ -521,3 +521,11 @@ def test_full_size_groovae_4bar_reproduces_tensorflow(tmp_path: Path, monkeypatc
     expected = np.load(Path(folder) / "groovae_4bar" / "reference.npz")
     worst = differences(outputs_of(TrainedModel(None, 1, tmp_path / "run")._model, expected, monkeypatch), expected)
     assert max(worst.values()) < TOLERANCE, worst
+
+
+def test_a_controlled_model_asked_to_sample_freely_is_a_one_line_error(tmp_path) -> None:
+    """groovae_2bar_hits_control decodes to the hits it is given: `gen sample` has none to give."""
+    import_checkpoint(MAGENTA / "hits_control", fixture_config("hits_control"), tmp_path / "run")
+    result = run("sample", tmp_path / "run", "-n", "1", "-o", tmp_path / "samples")
+    assert "conditioned on controls (9 per step)" in one_line_error(result)
+    assert not (tmp_path / "samples").exists()

@@ -30,6 +30,10 @@ class NoExtractedExamplesError(GenError):
     """The data converter found no example in a NoteSequence given to `encode`."""
 
 
+class ControlsNeeded(GenError):
+    """A control-conditioned model asked to sample without controls."""
+
+
 class MultipleExtractedExamplesError(GenError):
     """The data converter found several examples in a NoteSequence given to `encode`."""
 
@@ -73,6 +77,7 @@ class TrainedModel:
         run_dir, checkpoint = resolve_checkpoint(checkpoint_dir_or_path)
         if config is None:
             config = Config.from_json(read_run_config(run_dir), str(run_dir / "config.json"))
+        self._run_dir = run_dir
         self._config = copy.deepcopy(config)
         self._config.hparams.batch_size = batch_size
         self._device = torch.device(device)
@@ -113,6 +118,13 @@ class TrainedModel:
         n = n or batch_size
         if not length:
             raise ValueError("A length must be specified when the end token is not used.")
+        depth = self._config.data_converter.control_depth
+        if depth and c_input is None:
+            # A controlled model (hits_control, ...) decodes to the controls it is given: drawn
+            # without them it has nothing to play to.
+            raise ControlsNeeded(f"{self._run_dir}: {self._config.name} is conditioned on controls ({depth} per "
+                                 "step) and samples only with them (c_input); for free samples use a model "
+                                 "without controls (groove-4bar, groove-drums)")
         rng, _ = self._generators(seed)
         z_size = self._config.hparams.z_size
         if same_z:
