@@ -47,7 +47,7 @@ from typing import Any
 
 from generation.errors import DatasetError, DownloadError, OutputError
 from generation.io.files import atomic_output, read_json_object
-from generation.preprocess import PreprocessReport, output_paths, preprocess
+from generation.preprocess import PreprocessReport, output_paths, preprocess, split_at
 from generation.progress import bar
 
 DATA_HOME_VARIABLE = "GEN_DATA_HOME"
@@ -522,11 +522,7 @@ def verify_archive(archive: str | os.PathLike[str], archive_format: str = "zip",
                  unit_divisor=1024) as shown:
             if archive_format == "zip":
                 with zipfile.ZipFile(archive) as bundle:
-                    members = bundle.infolist()
-                    for info in members:
-                        reason = unsafe_member(info)
-                        if reason:
-                            raise DatasetError(f"{label}: refusing to unpack member {info.filename!r}: {reason}")
+                    members = _safe_zip_members(bundle, label)
                     for info in members:
                         if info.is_dir():
                             continue
@@ -601,13 +597,19 @@ def unpack(archive: str | os.PathLike[str], destination: str | os.PathLike[str],
     return destination
 
 
+def _safe_zip_members(bundle: zipfile.ZipFile, label: str) -> list[zipfile.ZipInfo]:
+    """The archive's members, refused whole if one would land outside the folder or is no plain file."""
+    members = bundle.infolist()
+    for info in members:
+        reason = unsafe_member(info)
+        if reason:
+            raise DatasetError(f"{label}: refusing to unpack member {info.filename!r}: {reason}")
+    return members
+
+
 def _unpack_zip(archive: Path, staging: Path, progress: bool) -> None:
     with zipfile.ZipFile(archive) as bundle:
-        members = bundle.infolist()
-        for info in members:
-            reason = unsafe_member(info)
-            if reason:
-                raise DatasetError(f"{archive}: refusing to unpack member {info.filename!r}: {reason}")
+        members = _safe_zip_members(bundle, str(archive))
         with bar(progress, total=sum(info.file_size for info in members), unit="B", desc="unpack",
                  unit_scale=True, unit_divisor=1024) as shown:
             for info in members:  # what extractall does, one member at a time
@@ -853,13 +855,7 @@ def split_by_md5_name(md5_name: str, fractions: dict[str, float]) -> str:
     name = md5_name.lower()
     if not _MD5_NAME.match(name):
         raise DatasetError(f"{md5_name!r} is not an MD5 name (32 hex digits)")
-    position = int(name[:8], 16) / 16**8
-    cumulative = 0.0
-    for split, fraction in fractions.items():
-        cumulative += fraction
-        if position < cumulative:
-            return split
-    return next(reversed(fractions))
+    return split_at(int(name[:8], 16) / 16**8, fractions)
 
 
 def write_split_list(recipe: Recipe, folder: Path, *, warnings: list[str] | None = None,

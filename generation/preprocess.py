@@ -225,7 +225,11 @@ def parse_split_fractions(text: str) -> dict[str, float]:
 
 def split_by_hash(sequence_id: str, fractions: dict[str, float]) -> str:
     """A split for `sequence_id` drawn by its hash: stable across runs and when files are added."""
-    position = int(hashlib.sha1(sequence_id.encode("utf-8")).hexdigest()[:12], 16) / 16**12
+    return split_at(int(hashlib.sha1(sequence_id.encode("utf-8")).hexdigest()[:12], 16) / 16**12, fractions)
+
+
+def split_at(position: float, fractions: dict[str, float]) -> str:
+    """The split whose share of [0, 1), the fractions laid end to end in their order, holds `position`."""
     cumulative = 0.0
     for name, fraction in fractions.items():
         cumulative += fraction
