@@ -1,8 +1,13 @@
-"""Named GrooVAE configs, as `magenta.models.music_vae.configs` names them: `CONFIG_MAP['groovae_4bar']`.
+"""Named MusicVAE configs, as `magenta.models.music_vae.configs` names them: `CONFIG_MAP['groovae_4bar']`,
+`CONFIG_MAP['cat-mel_2bar_small']`.
 
 Each name is a JSON file in the project's `configs/` folder (installed as `generation.configs`),
-stating only what differs from its family's base file (`groovae.base.json`), which in turn states
-what differs from Magenta's defaults (`HParams` below). An unknown key anywhere is a `BadConfig`
+stating only what differs from its base file (`groovae.base.json` for GrooVAE, `cat-musicvae.base.json`
+for the melody and drum-pattern models), which in turn states what differs from Magenta's defaults
+(`HParams` below). All of them are the model family "groovae" of `generation.config_files` (the
+family of `music_vae` models); a `data_converter` section naming a `class` other than
+GrooveConverter (OneHotMelodyConverter, DrumsConverter) makes a categorical MusicVAE
+(`categorical_model.CategoricalMusicVAE`), and may hold `note_sequence_augmenter` arguments. An unknown key anywhere is a `BadConfig`
 naming the file, the key and the keys that exist. A run directory stores the resolved config
 (`Config.to_json()`), so sampling needs nothing but the run directory.
 """
@@ -67,10 +72,10 @@ class HParams:
 class Config:
     """Magenta's `Config`: the model family, hyperparameters and data converter of a named config."""
 
-    model: str  # the model family; "groovae" builds generation.music_vae.model.GrooVAE
+    model: str  # the model family "groovae": GrooVAE, or CategoricalMusicVAE for categorical converters
     hparams: HParams
     note_sequence_augmenter: Any
-    data_converter: Any  # generation.music_vae.data.GrooveConverter
+    data_converter: Any  # generation.music_vae.data.GrooveConverter, OneHotMelodyConverter or DrumsConverter
     train_examples_path: str | None = None
     eval_examples_path: str | None = None
     tfds_name: str | None = None
@@ -139,7 +144,7 @@ def load_config(name: str) -> Config:
     directory = _configs_dir()
     path = directory / f"{name}.json"
     if not path.is_file() or name not in config_names():
-        raise BadConfig(f"unknown GrooVAE config {name!r}; known: {', '.join(config_names())}")
+        raise BadConfig(f"unknown MusicVAE config {name!r}; known: {', '.join(config_names())}")
     named = _read_json(path)
     unknown = sorted(set(named) - _NAMED_KEYS)
     if unknown:
@@ -156,7 +161,65 @@ def load_config(name: str) -> Config:
     return _build(name, str(named.get("description", "")), hparams, converter, str(path))
 
 
+# Keys of a config's `data_converter` section that are not arguments of the converter: which of
+# Magenta's converter classes it is (default GrooveConverter, so GrooVAE configs need not say), and
+# the arguments of its `NoteSequenceAugmenter` (Magenta's Config field of that name; a run
+# directory's config.json has no other section to hold it).
+CONVERTER_CLASS_KEY = "class"
+AUGMENTER_KEY = "note_sequence_augmenter"
+
+
+def is_categorical(config: Config) -> bool:
+    """Whether the config is one of Magenta's one-hot melody or drum-pattern MusicVAEs (a
+    CategoricalLstmDecoder), not a GrooVAE."""
+    from generation.music_vae import data
+
+    return not isinstance(config.data_converter, data.GrooveConverter)
+
+
 def _build(name: str, description: str, hparams: dict[str, Any], converter_args: dict[str, Any], source: str) -> Config:
+    from generation.music_vae import data
+
+    converter_args = dict(converter_args)
+    class_name = converter_args.pop(CONVERTER_CLASS_KEY, "GrooveConverter")
+    augmenter_args = converter_args.pop(AUGMENTER_KEY, None)
+    if class_name == "GrooveConverter":
+        if augmenter_args is not None:
+            raise BadConfig(f"{source}: data_converter: {AUGMENTER_KEY} is for the melody and drum converters")
+        return _build_groove(name, description, hparams, converter_args, source)
+    converter_class = data.CATEGORICAL_CONVERTERS.get(class_name)
+    if converter_class is None:
+        known = ", ".join(["GrooveConverter", *data.CATEGORICAL_CONVERTERS])
+        raise BadConfig(f"{source}: data_converter: unknown class {class_name!r}; known: {known}")
+    parameters = inspect.signature(converter_class).parameters
+    unknown = sorted(set(converter_args) - set(parameters))
+    if unknown:
+        raise BadConfig(f"{source}: unknown {class_name} arguments {', '.join(unknown)}; known: {', '.join(parameters)}")
+    try:
+        converter = converter_class(**converter_args)
+        augmenter = None
+        if augmenter_args is not None:
+            if not isinstance(augmenter_args, dict):
+                raise TypeError(f"{AUGMENTER_KEY} must be an object of NoteSequenceAugmenter arguments")
+            augmenter = data.NoteSequenceAugmenter(**augmenter_args)
+    except (TypeError, ValueError) as error:
+        raise BadConfig(f"{source}: data_converter: {error}") from None
+    stored = {CONVERTER_CLASS_KEY: class_name, **converter_args}
+    if augmenter_args is not None:
+        stored[AUGMENTER_KEY] = augmenter_args
+    config = Config(
+        model=FAMILY, hparams=HParams.from_values(hparams, source), note_sequence_augmenter=augmenter,
+        data_converter=converter, name=name, description=description,
+        converter_args=json.loads(json.dumps(stored)),
+    )
+    from generation.music_vae.family import model_config
+
+    model_config(config)  # a bad hparam value is an error naming the file now, not when training starts
+    return config
+
+
+def _build_groove(name: str, description: str, hparams: dict[str, Any], converter_args: dict[str, Any],
+                  source: str) -> Config:
     from generation.music_vae import data
 
     parameters = inspect.signature(data.GrooveConverter).parameters

@@ -1,10 +1,13 @@
-"""MusicVAE data conversion for GrooVAE, mirroring `magenta.models.music_vae.data`.
+"""MusicVAE data conversion, mirroring `magenta.models.music_vae.data`.
 
 What is here: Magenta's pitch-class constants (`ROLAND_DRUM_PITCH_CLASSES`,
 `REDUCED_DRUM_PITCH_CLASSES`, `FULL_DRUM_PITCH_CLASSES` and the MIDI constants defined beside them),
 `ConverterTensors`, `BaseNoteSequenceConverter`, `maybe_sample_items`, `np_onehot` and
 `GrooveConverter`, whose `to_tensors` / `from_tensors` give the values Magenta's give (Magenta 2.x,
 `note_seq` based), stored as float32 as Magenta's `convert_to_tensors_op` feeds them to the model.
+The categorical converters of Magenta's melody and drum-pattern configs, `OneHotMelodyConverter`
+and `DrumsConverter`, and `NoteSequenceAugmenter` follow at the end of the module (see
+`OneHotMelodyConverter` for where they differ from Magenta's).
 
 Where this module differs from Magenta on purpose:
 
@@ -797,3 +800,480 @@ class GrooveConverter(BaseNoteSequenceConverter):
 
 def _name(note_sequence: NoteSequence) -> str:
     return note_sequence.filename or note_sequence.id or "<NoteSequence>"
+
+
+# -- Categorical converters: melodies and drum patterns (Magenta's cat-mel_* and cat-drums_* configs) --
+
+MEL_PROGRAMS_NAME = "MEL_PROGRAMS"
+_NAMED_PROGRAMS: dict[str, range] = {"MEL_PROGRAMS": MEL_PROGRAMS, "BASS_PROGRAMS": BASS_PROGRAMS}
+
+
+class NoteSequenceAugmenter:
+    """Magenta's `NoteSequenceAugmenter`: a random time stretch, then a random transposition.
+
+    `augment` draws the stretch factor uniformly from `stretch_range` and the transposition (in
+    semitones) uniformly from the integers of `transpose_range`, both inclusive, in that order and
+    only when the sequence has notes, as note_seq's `augment_note_sequence` does; transposed notes
+    that leave MIDI's 0-127 are deleted (Magenta's `delete_out_of_range_notes=True`), drums are not
+    transposed. The draws come from `rng` instead of Python's global `random`.
+    """
+
+    def __init__(self, transpose_range: Sequence[int] | None = None,
+                 stretch_range: Sequence[float] | None = None) -> None:
+        for name, value in (("transpose_range", transpose_range), ("stretch_range", stretch_range)):
+            if value is not None and (len(value) != 2 or value[0] > value[1]):
+                raise ValueError(f"{name} must be [low, high] with low <= high; got {list(value)}")
+        self._transpose_range = (int(transpose_range[0]), int(transpose_range[1])) if transpose_range else None
+        self._stretch_range = (float(stretch_range[0]), float(stretch_range[1])) if stretch_range else None
+
+    @property
+    def transpose_range(self) -> tuple[int, int] | None:
+        return self._transpose_range
+
+    @property
+    def stretch_range(self) -> tuple[float, float] | None:
+        return self._stretch_range
+
+    def augment(self, note_sequence: NoteSequence, rng: np.random.Generator | None = None) -> NoteSequence:
+        """A randomly stretched and transposed copy of `note_sequence` (which is left unchanged)."""
+        rng = rng if rng is not None else np.random.default_rng()
+        low_t, high_t = self._transpose_range or (0, 0)
+        low_s, high_s = self._stretch_range or (1.0, 1.0)
+        augmented = NoteSequence()
+        augmented.CopyFrom(note_sequence)
+        if not augmented.notes:
+            return augmented
+        augmented = sequences_lib.stretch_note_sequence(augmented, float(rng.uniform(low_s, high_s)), in_place=True)
+        amount = int(rng.integers(low_t, high_t + 1))
+        augmented, _ = sequences_lib.transpose_note_sequence(augmented, amount, MIN_MIDI_PITCH, MAX_MIDI_PITCH,
+                                                             in_place=True)
+        return augmented
+
+
+def _quantize_for_events(note_sequence: NoteSequence, steps_per_quarter: int,
+                         steps_per_bar: int) -> NoteSequence | None:
+    """The sequence quantized, or None (logged) when Magenta's event converters give it no tensors."""
+    from note_seq import NonIntegerStepsPerBarError
+
+    try:
+        quantized = sequences_lib.quantize_note_sequence(note_sequence, steps_per_quarter)
+    except (*_QUANTIZATION_ERRORS, NonIntegerStepsPerBarError) as error:
+        logger.info("%s: no tensors: %s: %s", _name(note_sequence), type(error).__name__, error)
+        return None
+    found = sequences_lib.steps_per_bar_in_quantized_sequence(quantized)
+    if found != steps_per_bar:
+        logger.info("%s: no tensors: %g steps per bar, this converter needs %d", _name(note_sequence), found,
+                    steps_per_bar)
+        return None
+    return quantized
+
+
+def extract_melodies(quantized: NoteSequence, *, min_bars: int = 7, max_steps_truncate: int | None = None,
+                     gap_bars: float = 1.0, min_unique_pitches: int = 5, ignore_polyphonic_notes: bool = True,
+                     pad_end: bool = False, filter_drums: bool = True) -> list:
+    """Magenta's `melody_pipelines.extract_melodies` (searching from step 0): `note_seq.Melody`s.
+
+    Per instrument, in increasing instrument number: a melody starts at the bar of the next note
+    and ends after `gap_bars` bars of silence; the next search starts at the bar after it. A melody
+    shorter than `min_bars` bars, or with fewer than `min_unique_pitches` pitch classes, is dropped;
+    a longer one than `max_steps_truncate` is cut (to whole bars with `pad_end`). An instrument with
+    two notes starting together stops there unless `ignore_polyphonic_notes` (then the highest
+    note of each onset is kept).
+    """
+    from note_seq import Melody, PolyphonicMelodyError
+
+    melodies = []
+    steps_per_bar = int(sequences_lib.steps_per_bar_in_quantized_sequence(quantized))
+    for instrument in sorted({n.instrument for n in quantized.notes}):
+        search_start = 0
+        while True:
+            melody = Melody()
+            try:
+                melody.from_quantized_sequence(quantized, instrument=instrument, search_start_step=search_start,
+                                               gap_bars=gap_bars, ignore_polyphonic_notes=ignore_polyphonic_notes,
+                                               pad_end=pad_end, filter_drums=filter_drums)
+            except PolyphonicMelodyError:
+                break
+            search_start = melody.end_step + (-melody.end_step) % steps_per_bar
+            if not melody:
+                break
+            if len(melody) < melody.steps_per_bar * min_bars:
+                continue
+            if max_steps_truncate is not None and len(melody) > max_steps_truncate:
+                length = max_steps_truncate - (max_steps_truncate % melody.steps_per_bar if pad_end else 0)
+                melody.set_length(length)
+            if np.count_nonzero(melody.get_note_histogram()) < min_unique_pitches:
+                continue
+            melodies.append(melody)
+    return melodies
+
+
+def extract_drum_tracks(quantized: NoteSequence, *, min_bars: int = 7, max_steps_truncate: int | None = None,
+                        gap_bars: float = 1.0, pad_end: bool = False) -> list:
+    """Magenta's `drum_pipelines.extract_drum_tracks` (searching from step 0): `note_seq.DrumTrack`s,
+    each starting at the bar of its first drum note and ending after `gap_bars` bars without one."""
+    from note_seq import DrumTrack
+
+    tracks = []
+    steps_per_bar = int(sequences_lib.steps_per_bar_in_quantized_sequence(quantized))
+    search_start = 0
+    while True:
+        track = DrumTrack()
+        track.from_quantized_sequence(quantized, search_start_step=search_start, gap_bars=gap_bars, pad_end=pad_end)
+        search_start = track.end_step + (-track.end_step) % steps_per_bar
+        if not track:
+            break
+        if len(track) < track.steps_per_bar * min_bars:
+            continue
+        if max_steps_truncate is not None and len(track) > max_steps_truncate:
+            track.set_length(max_steps_truncate - (max_steps_truncate % track.steps_per_bar if pad_end else 0))
+        tracks.append(track)
+    return tracks
+
+
+def _slices(event_lists: Sequence, slice_steps: int | None, steps_per_bar: int) -> list[tuple]:
+    """Every `slice_steps`-long window of each note_seq event sequence, starting on each bar, as a
+    tuple of events; whole sequences without `slice_steps`. The windows are note_seq's own slices,
+    so a melody window that opens with NOTE_OFFs before its first note has NO_EVENTs there, as
+    Magenta's do (which makes such a window a repeat of the same notes heard from silence)."""
+    if not slice_steps:
+        return [tuple(events) for events in event_lists]
+    return [tuple(events[end - slice_steps:end]) for events in event_lists
+            for end in range(slice_steps, len(events) + 1, steps_per_bar)]
+
+
+def _unique(items: Iterable[_T]) -> list[_T]:
+    """The items without repeats, in order of first appearance (Magenta's `set` leaves the order to
+    hashing, so which windows its inference mode keeps under a cap is arbitrary; here, the first)."""
+    return list(dict.fromkeys(items))
+
+
+def _resolve_programs(programs: Iterable[int] | str | None) -> frozenset[int] | None:
+    if programs is None:
+        return None
+    if isinstance(programs, str):
+        if programs not in _NAMED_PROGRAMS:
+            raise ValueError(f"unknown programs {programs!r}; named ones: {', '.join(_NAMED_PROGRAMS)}")
+        programs = _NAMED_PROGRAMS[programs]
+    return frozenset(int(p) for p in programs)
+
+
+class _EventConverter(BaseNoteSequenceConverter):
+    """What Magenta's one-hot event converters share: split on time changes, convert each part,
+    cap the windows per sequence (`split_process_and_combine`)."""
+
+    _steps_per_quarter: int
+    _steps_per_bar: int
+    _quarters_per_bar: int
+    _slice_bars: int | None
+
+    @property
+    def steps_per_quarter(self) -> int:
+        return self._steps_per_quarter
+
+    @property
+    def steps_per_bar(self) -> int:
+        return self._steps_per_bar
+
+    @property
+    def quarters_per_bar(self) -> int:
+        return self._quarters_per_bar
+
+    @property
+    def slice_bars(self) -> int | None:
+        """Window length in bars (None: whole extracted event lists)."""
+        return self._slice_bars
+
+    def to_tensors(self, note_sequence: NoteSequence, *, training: bool = False,
+                   rng: np.random.Generator | int | None = None) -> ConverterTensors:
+        """One-hot windows of `note_sequence` (unquantized, in seconds; not modified).
+
+        `training`: Magenta's 'train' mode, where windows beyond `max_tensors_per_notesequence` are
+        dropped at random (drawn from `rng`, a generator or a seed); otherwise the first ones are kept.
+        Inputs, outputs and controls are bool arrays [T, depth], as Magenta's.
+        """
+        generator = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+        cap = self.max_tensors_per_notesequence
+        parts = (sequences_lib.split_note_sequence_on_time_changes(note_sequence)
+                 if self.presplit_on_time_changes else [note_sequence])
+        windows: list[tuple] = []
+        for part in parts:
+            tensors = self._part_tensors(part, training=training, rng=generator)
+            windows += maybe_sample_items(list(zip(*tensors)), cap, training, rng=generator)
+        windows = maybe_sample_items(windows, cap, training, rng=generator)
+        return ConverterTensors(*zip(*windows)) if windows else ConverterTensors()
+
+    @abc.abstractmethod
+    def _part_tensors(self, note_sequence: NoteSequence, *, training: bool,
+                      rng: np.random.Generator) -> ConverterTensors:
+        """The windows of one part of constant tempo and meter."""
+
+
+class OneHotMelodyConverter(_EventConverter):
+    """Monophonic melodies <-> one-hot melody events per grid step, as Magenta's converter.
+
+    Each step (a 16th note by default) is one event of `note_seq.MelodyOneHotEncoding(min_pitch,
+    max_pitch + 1)`: class 0 NO_EVENT (nothing starts; a sounding note goes on), class 1 NOTE_OFF,
+    class 2 + p - min_pitch the onset of pitch p; 90 classes for the default range 21-108, plus an
+    end token when asked for. Inputs and outputs are the same one-hot arrays.
+
+    Extraction, as Magenta's: notes of other programs than `valid_programs` and outside
+    [min_pitch, max_pitch] are dropped, the sequence is split on tempo and time-signature changes,
+    each part quantized (a part whose bar is not `steps_per_quarter * quarters_per_bar` steps long
+    gives nothing), and melodies are extracted per instrument (`extract_melodies` with min_bars=1,
+    min_unique_pitches=1, pad_end=True; the highest note of a chord unless `skip_polyphony`, which
+    drops a polyphonic instrument instead), cut to `max_bars`, then sliced into every `slice_bars`
+    window starting on a bar line. Repeated windows are kept once (`dedupe_event_lists`), then at
+    most `max_tensors_per_notesequence` are kept per part and per sequence.
+
+    Where this differs from Magenta's: training versus inference is `to_tensors(training=...)`,
+    randomness comes from `rng=`; windows keep the order of the music (Magenta's `set` loses it),
+    so an inference-mode cap keeps the first windows; chord and key conditioning
+    (`chord_encoding`, `condition_on_key`) are not implemented; `from_tensors` takes `qpm=`.
+    """
+
+    def __init__(self, min_pitch: int = PIANO_MIN_MIDI_PITCH, max_pitch: int = PIANO_MAX_MIDI_PITCH,
+                 valid_programs: Iterable[int] | str | None = None, skip_polyphony: bool = False,
+                 max_bars: int | None = None, slice_bars: int | None = None, gap_bars: float | None = 1.0,
+                 steps_per_quarter: int = 4, quarters_per_bar: int = 4, add_end_token: bool = False,
+                 pad_to_total_time: bool = False, max_tensors_per_notesequence: int | None = 5,
+                 presplit_on_time_changes: bool = True, dedupe_event_lists: bool = True) -> None:
+        from note_seq import MelodyOneHotEncoding
+
+        if not MIN_MIDI_PITCH <= min_pitch <= max_pitch <= MAX_MIDI_PITCH:
+            raise ValueError(f"need 0 <= min_pitch <= max_pitch <= 127; got {min_pitch} and {max_pitch}")
+        for name, value in (("steps_per_quarter", steps_per_quarter), ("quarters_per_bar", quarters_per_bar)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive integer; got {value!r}")
+        if slice_bars is not None and (isinstance(slice_bars, bool) or not isinstance(slice_bars, int)
+                                       or slice_bars < 1):
+            raise ValueError(f"slice_bars must be a positive integer or null; got {slice_bars!r}")
+        self._min_pitch, self._max_pitch = int(min_pitch), int(max_pitch)
+        self._valid_programs = _resolve_programs(valid_programs)
+        self._skip_polyphony = skip_polyphony
+        self._steps_per_quarter = steps_per_quarter
+        self._quarters_per_bar = quarters_per_bar
+        self._steps_per_bar = steps_per_quarter * quarters_per_bar
+        self._max_steps_truncate = self._steps_per_bar * max_bars if max_bars else None
+        self._slice_bars = slice_bars
+        self._slice_steps = self._steps_per_bar * slice_bars if slice_bars else None
+        self._gap_bars = gap_bars or float("inf")
+        self._pad_to_total_time = pad_to_total_time
+        self._dedupe = dedupe_event_lists
+        self._encoding = MelodyOneHotEncoding(self._min_pitch, self._max_pitch + 1)
+        depth = self._encoding.num_classes + bool(add_end_token)
+        super().__init__(input_depth=depth, input_dtype=np.bool_, output_depth=depth, output_dtype=np.bool_,
+                         end_token=self._encoding.num_classes if add_end_token else None,
+                         max_tensors_per_notesequence=max_tensors_per_notesequence,
+                         presplit_on_time_changes=presplit_on_time_changes)
+
+    @property
+    def min_pitch(self) -> int:
+        return self._min_pitch
+
+    @property
+    def max_pitch(self) -> int:
+        return self._max_pitch
+
+    @property
+    def melody_encoding(self):  # type: ignore[no-untyped-def]
+        """The `note_seq.MelodyOneHotEncoding` of single events."""
+        return self._encoding
+
+    def melody_fn(self):  # type: ignore[no-untyped-def]
+        """An empty `note_seq.Melody` on this converter's grid."""
+        from note_seq import Melody
+
+        return Melody(steps_per_bar=self._steps_per_bar, steps_per_quarter=self._steps_per_quarter)
+
+    def _part_tensors(self, note_sequence: NoteSequence, *, training: bool,
+                      rng: np.random.Generator) -> ConverterTensors:
+        kept = NoteSequence()
+        kept.CopyFrom(note_sequence)
+        del kept.notes[:]
+        kept.notes.extend(n for n in note_sequence.notes
+                          if (self._valid_programs is None or n.program in self._valid_programs)
+                          and self._min_pitch <= n.pitch <= self._max_pitch)
+        quantized = _quantize_for_events(kept, self._steps_per_quarter, self._steps_per_bar)
+        if quantized is None:
+            return ConverterTensors()
+        melodies = extract_melodies(quantized, min_bars=1, gap_bars=self._gap_bars,
+                                    max_steps_truncate=self._max_steps_truncate, min_unique_pitches=1,
+                                    ignore_polyphonic_notes=not self._skip_polyphony, pad_end=True)
+        if self._pad_to_total_time:
+            for melody in melodies:
+                melody.set_length(len(melody) + melody.start_step, from_left=True)
+                melody.set_length(quantized.total_quantized_steps)
+        windows = _slices(melodies, self._slice_steps, self._steps_per_bar)
+        windows = _unique(windows) if self._dedupe else windows
+        windows = maybe_sample_items(windows, self.max_tensors_per_notesequence, training, rng=rng)
+        end = [] if self.end_token is None else [self.end_token]
+        seqs = [np_onehot([self._encoding.encode_event(e) for e in w] + end, self.output_depth, np.bool_)
+                for w in windows]
+        return ConverterTensors(inputs=seqs, outputs=seqs)
+
+    def labels_to_events(self, labels: Iterable[int]) -> list[int]:
+        """Class indices -> melody events (note_seq's: -2 NO_EVENT, -1 NOTE_OFF, else a MIDI pitch),
+        stopping at the end token."""
+        events = []
+        for label in labels:
+            if self.end_token is not None and int(label) == self.end_token:
+                break
+            events.append(int(self._encoding.decode_event(int(label))))
+        return events
+
+    def from_tensors(self, samples: Iterable[np.ndarray], controls: Iterable[np.ndarray] | None = None, *,
+                     training: bool = False, qpm: float = DEFAULT_QPM) -> list[NoteSequence]:
+        """One NoteSequence per sample [T, output_depth] (each step's argmax; up to an end token):
+        `Melody.to_sequence` at velocity 80 and `qpm` (Magenta: always 120), instrument 0.
+        `controls` and `training` change nothing (no conditioning, one output vocabulary)."""
+        del controls, training
+        sequences = []
+        for sample in samples:
+            melody = self.melody_fn()
+            for event in self.labels_to_events(np.argmax(np.asarray(sample), axis=-1)):
+                melody.append(event)
+            sequences.append(melody.to_sequence(velocity=OUTPUT_VELOCITY, qpm=qpm))
+        return sequences
+
+
+class DrumsConverter(_EventConverter):
+    """Drum tracks <-> one-hot drum patterns per grid step, as Magenta's converter.
+
+    Each step is the set of drum classes hit there (`pitch_classes`, default Magenta's 9 reduced
+    classes: kick, snare, closed hi-hat, open hi-hat, low, mid and high tom, crash, ride), as one of
+    2 ** 9 = 512 classes (`note_seq.MultiDrumOneHotEncoding`: the sum of 2 ** class), plus an end
+    token when asked for. `roll_input`: encoder inputs are the multi-hot roll of the classes (plus
+    the end token's column) and a last "nothing hit" bit, 9 + 1 columns by default; `roll_output`:
+    decoder outputs are the multi-hot roll instead of the one-hot.
+
+    Extraction, as Magenta's: split on tempo and time-signature changes, quantize (a bar of another
+    length gives nothing), keep the drum notes (`is_drum`) whose pitch is in a class, extract drum
+    tracks (`extract_drum_tracks`, min_bars=1, pad_end=True), cut to `max_bars`, slice into every
+    `slice_bars` window starting on a bar line, drop repeated windows, keep at most
+    `max_tensors_per_notesequence`. Differences as for `OneHotMelodyConverter`.
+    """
+
+    def __init__(self, max_bars: int | None = None, slice_bars: int | None = None, gap_bars: float | None = 1.0,
+                 pitch_classes: PitchClasses | str | None = None, add_end_token: bool = False,
+                 steps_per_quarter: int = 4, quarters_per_bar: int = 4, pad_to_total_time: bool = False,
+                 roll_input: bool = False, roll_output: bool = False,
+                 max_tensors_per_notesequence: int | None = 5, presplit_on_time_changes: bool = True) -> None:
+        from note_seq import MultiDrumOneHotEncoding
+
+        for name, value in (("steps_per_quarter", steps_per_quarter), ("quarters_per_bar", quarters_per_bar)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive integer; got {value!r}")
+        self._pitch_classes = _resolve_pitch_classes(pitch_classes) or [list(c) for c in REDUCED_DRUM_PITCH_CLASSES]
+        self._pitch_class_map = _classes_to_map(self._pitch_classes)
+        self._steps_per_quarter = steps_per_quarter
+        self._quarters_per_bar = quarters_per_bar
+        self._steps_per_bar = steps_per_quarter * quarters_per_bar
+        self._slice_bars = slice_bars
+        self._slice_steps = self._steps_per_bar * slice_bars if slice_bars else None
+        self._max_steps_truncate = self._steps_per_bar * max_bars if max_bars else None
+        self._gap_bars = gap_bars or float("inf")
+        self._pad_to_total_time = pad_to_total_time
+        self._roll_input, self._roll_output = roll_input, roll_output
+        num_classes = len(self._pitch_classes)
+        self._roll_size = num_classes + bool(add_end_token)  # Magenta's PianorollEncoderDecoder input_size
+        # The classes are the pitches once notes are mapped, hence one "pitch" per class.
+        self._one_hot = MultiDrumOneHotEncoding(drum_type_pitches=[(i,) for i in range(num_classes)])
+        output_depth = self._roll_size if roll_output else self._one_hot.num_classes + bool(add_end_token)
+        input_depth = num_classes + 1 + bool(add_end_token) if roll_input else self._one_hot.num_classes + bool(add_end_token)
+        super().__init__(input_depth=input_depth, input_dtype=np.bool_, output_depth=output_depth,
+                         output_dtype=np.bool_, end_token=output_depth - 1 if add_end_token else None,
+                         max_tensors_per_notesequence=max_tensors_per_notesequence,
+                         presplit_on_time_changes=presplit_on_time_changes)
+
+    @property
+    def pitch_classes(self) -> list[list[int]]:
+        return self._pitch_classes
+
+    @property
+    def num_drums(self) -> int:
+        return len(self._pitch_classes)
+
+    @property
+    def roll_output(self) -> bool:
+        return self._roll_output
+
+    def _part_tensors(self, note_sequence: NoteSequence, *, training: bool,
+                      rng: np.random.Generator) -> ConverterTensors:
+        quantized = _quantize_for_events(note_sequence, self._steps_per_quarter, self._steps_per_bar)
+        if quantized is None:
+            return ConverterTensors()
+        drums = []
+        for note in quantized.notes:
+            if note.is_drum and note.pitch in self._pitch_class_map:
+                note.pitch = self._pitch_class_map[note.pitch]
+                drums.append(note)
+        del quantized.notes[:]
+        quantized.notes.extend(drums)
+        tracks = extract_drum_tracks(quantized, min_bars=1, gap_bars=self._gap_bars,
+                                     max_steps_truncate=self._max_steps_truncate, pad_end=True)
+        if self._pad_to_total_time:
+            for track in tracks:
+                track.set_length(len(track) + track.start_step, from_left=True)
+                track.set_length(quantized.total_quantized_steps)
+        windows = _unique(_slices(tracks, self._slice_steps, self._steps_per_bar))
+        windows = maybe_sample_items(windows, self.max_tensors_per_notesequence, training, rng=rng)
+        inputs, outputs = [], []
+        for window in windows:
+            roll = one_hot = None
+            if self._roll_input or self._roll_output:
+                events = list(window) + ([frozenset([self._roll_size - 1])] if self.end_token is not None else [])
+                roll = np.zeros((len(events), self._roll_size), np.bool_)
+                for step, event in enumerate(events):
+                    roll[step, list(event)] = True
+            if not (self._roll_input and self._roll_output):
+                labels = [self._one_hot.encode_event(e) for e in window]
+                if self.end_token is not None:
+                    labels.append(self._one_hot.num_classes)
+                one_hot = np_onehot(labels, self._one_hot.num_classes + (self.end_token is not None), np.bool_)
+            if self._roll_input:
+                assert roll is not None
+                inputs.append(np.concatenate([roll, ~roll.any(axis=1, keepdims=True)], axis=1))
+            else:
+                inputs.append(one_hot)
+            outputs.append(roll if self._roll_output else one_hot)
+        return ConverterTensors(inputs=inputs, outputs=outputs)
+
+    def labels_to_events(self, labels: Iterable[int]) -> list[frozenset[int]]:
+        """One-hot class indices -> sets of drum class indices, stopping at the end token."""
+        events = []
+        for label in labels:
+            if self.end_token is not None and int(label) == self.end_token:
+                break
+            events.append(frozenset(self._one_hot.decode_event(int(label))))
+        return events
+
+    def from_tensors(self, samples: Iterable[np.ndarray], controls: Iterable[np.ndarray] | None = None, *,
+                     training: bool = False, qpm: float = DEFAULT_QPM) -> list[NoteSequence]:
+        """One NoteSequence per sample: each class hit plays the first pitch of its class, velocity
+        80, one step long, on instrument 9 (`DrumTrack.to_sequence`) at `qpm` (Magenta: 120).
+        `controls` and `training` change nothing."""
+        from note_seq import DrumTrack
+
+        del controls, training
+        sequences = []
+        for sample in samples:
+            sample = np.asarray(sample)
+            if self._roll_output:
+                if self.end_token is not None:
+                    ends = np.flatnonzero(sample[:, self.end_token] > 0.5)
+                    sample = sample[:ends[0]] if len(ends) else sample
+                events = [frozenset(int(i) for i in np.flatnonzero(row > 0.5)) for row in sample]
+            else:
+                events = self.labels_to_events(np.argmax(sample, axis=-1))
+            events = [frozenset(self._pitch_classes[c][0] for c in event) for event in events]
+            track = DrumTrack(events=events, steps_per_bar=self._steps_per_bar,
+                              steps_per_quarter=self._steps_per_quarter)
+            sequences.append(track.to_sequence(velocity=OUTPUT_VELOCITY, qpm=qpm))
+        return sequences
+
+
+CATEGORICAL_CONVERTERS: dict[str, type[_EventConverter]] = {
+    "OneHotMelodyConverter": OneHotMelodyConverter,
+    "DrumsConverter": DrumsConverter,
+}

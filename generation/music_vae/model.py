@@ -28,7 +28,9 @@ One file, one config. What each piece mirrors in `magenta/models/music_vae`:
   (`given_hits`; the `gen` commands ask for it): each sampled hit's velocity and offset divided by
   its hit probability, i.e. as expected given the hit (`dynamics_given_hits`).
 
-Parameters (the `state_dict` keys a safetensors checkpoint stores; all float32):
+Parameters (the `state_dict` keys a safetensors checkpoint stores; all float32). They belong to
+`LstmVAE`, which the melody and drum-pattern model (`categorical_model.CategoricalMusicVAE`)
+shares, so both map onto Magenta's variables the same way:
 
     encoder_fw.{i}.{weight_ih_l0, weight_hh_l0, bias_ih_l0, bias_hh_l0}   layer i, forward cell
     encoder_bw.{i}.{...}                                                  layer i, backward cell
@@ -234,8 +236,14 @@ def _reverse_within_length(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tens
     return x.gather(1, index[:, :, None].expand_as(x))
 
 
-class GrooVAE(nn.Module):
-    def __init__(self, config: GrooVAEConfig) -> None:
+class LstmVAE(nn.Module):
+    """What every MusicVAE here shares (`base_model.MusicVAE` with a `BidirectionalLstmEncoder` and
+    a `BaseLstmDecoder`): the encoder, mu and sigma, z to the decoder's initial state, the decoder
+    LSTM stack and its output projection, with the parameters named as the module docstring lists.
+    `config` needs input_depth, output_depth, control_depth, z_size, enc_rnn_size, dec_rnn_size and
+    dropout_keep_prob. Subclasses give the loss (`forward`) and sampling of their outputs."""
+
+    def __init__(self, config: Any) -> None:
         super().__init__()
         self.config = config
         c = config
@@ -303,6 +311,40 @@ class GrooVAE(nn.Module):
         for lstm, (h, c) in zip(self.decoder, self._initial_state(z)):
             x, _ = lstm(self._dropout(x), (h[None], c[None]))  # [B, T, H]
         return self.output_projection(x)  # [B, T, D]
+
+    # -- helpers --------------------------------------------------------------------------------
+
+    def _with_controls(self, x: torch.Tensor, controls: torch.Tensor | None, depth: int, name: str) -> torch.Tensor:
+        c = self.config
+        if x.shape[-1] != depth:
+            raise ValueError(f"{name} must have depth {depth}; got {x.shape[-1]}")
+        if c.control_depth == 0:
+            if controls is not None and controls.shape[-1] != 0:
+                raise ValueError("this model takes no controls (control_depth is 0)")
+            return x
+        if controls is None:
+            raise ValueError(f"this model needs controls [B, T, {c.control_depth}]")
+        if controls.shape != (*x.shape[:2], c.control_depth):
+            expected = [x.shape[0], x.shape[1], c.control_depth]
+            raise ValueError(f"controls must be {expected}; got {list(controls.shape)}")
+        return torch.cat([x, controls.to(x.dtype)], dim=-1)
+
+    @staticmethod
+    def _check_lengths(lengths: torch.Tensor, B: int, T: int) -> torch.Tensor:
+        lengths = torch.as_tensor(lengths)
+        if lengths.shape != (B,):
+            raise ValueError(f"lengths must be [{B}]; got {list(lengths.shape)}")
+        if lengths.dtype.is_floating_point or lengths.dtype == torch.bool:
+            raise ValueError(f"lengths must be integers; got {lengths.dtype}")
+        if len(lengths) and (int(lengths.min()) < 0 or int(lengths.max()) > T):
+            raise ValueError(f"lengths must be in [0, {T}]; got {lengths.tolist()}")
+        return lengths.long()
+
+
+class GrooVAE(LstmVAE):
+    """Magenta's GrooVAE: the shared LSTM VAE with a GrooveLstmDecoder's loss and sampling."""
+
+    config: GrooVAEConfig
 
     def forward(
         self,
@@ -589,34 +631,6 @@ class GrooVAE(nn.Module):
             raise ValueError(f"this model needs controls [{length}, {c.control_depth}]")
         u = _random("uniform", (length, B, c.num_classes), generator, param.device).to(param.dtype)
         return z, controls, u, float(temperature)
-
-    # -- helpers --------------------------------------------------------------------------------
-
-    def _with_controls(self, x: torch.Tensor, controls: torch.Tensor | None, depth: int, name: str) -> torch.Tensor:
-        c = self.config
-        if x.shape[-1] != depth:
-            raise ValueError(f"{name} must have depth {depth}; got {x.shape[-1]}")
-        if c.control_depth == 0:
-            if controls is not None and controls.shape[-1] != 0:
-                raise ValueError("this model takes no controls (control_depth is 0)")
-            return x
-        if controls is None:
-            raise ValueError(f"this model needs controls [B, T, {c.control_depth}]")
-        if controls.shape != (*x.shape[:2], c.control_depth):
-            expected = [x.shape[0], x.shape[1], c.control_depth]
-            raise ValueError(f"controls must be {expected}; got {list(controls.shape)}")
-        return torch.cat([x, controls.to(x.dtype)], dim=-1)
-
-    @staticmethod
-    def _check_lengths(lengths: torch.Tensor, B: int, T: int) -> torch.Tensor:
-        lengths = torch.as_tensor(lengths)
-        if lengths.shape != (B,):
-            raise ValueError(f"lengths must be [{B}]; got {list(lengths.shape)}")
-        if lengths.dtype.is_floating_point or lengths.dtype == torch.bool:
-            raise ValueError(f"lengths must be integers; got {lengths.dtype}")
-        if len(lengths) and (int(lengths.min()) < 0 or int(lengths.max()) > T):
-            raise ValueError(f"lengths must be in [0, {T}]; got {lengths.tolist()}")
-        return lengths.long()
 
 
 def dynamics_given_hits(decoded: torch.Tensor, hit_probabilities: torch.Tensor, num_classes: int) -> torch.Tensor:

@@ -1,4 +1,5 @@
-"""Magenta's `TrainedModel` facade over a trained GrooVAE run: sample, encode, decode, interpolate.
+"""Magenta's `TrainedModel` facade over a trained MusicVAE run (a GrooVAE, or a melody or drum-pattern
+model): sample, encode, decode, interpolate.
 
 Code written against `magenta.models.music_vae.trained_model` runs after changing its imports:
 
@@ -52,7 +53,7 @@ def interpolation_path(start: np.ndarray, end: np.ndarray, steps: int) -> np.nda
 
 
 class TrainedModel:
-    """A trained GrooVAE, loaded for generation on the CPU (or `device=`)."""
+    """A trained MusicVAE, loaded for generation on the CPU (or `device=`)."""
 
     def __init__(
         self,
@@ -66,11 +67,12 @@ class TrainedModel:
         **sample_kwargs: Any,
     ) -> None:
         """Magenta's arguments; `given_hits=True` decodes each hit's velocity and offset as expected
-        given that hit (`model.dynamics_given_hits`) instead of Magenta's raw outputs."""
+        given that hit (`model.dynamics_given_hits`) instead of Magenta's raw outputs (GrooVAE only:
+        the melody and drum-pattern models have no velocities to decode)."""
         import torch
 
-        from generation.music_vae.family import model_config
-        from generation.music_vae.model import GrooVAE
+        from generation.music_vae.configs import is_categorical
+        from generation.music_vae.family import build_model
 
         if var_name_substitutions is not None:
             raise GenError("var_name_substitutions renames TensorFlow variables; checkpoints here are safetensors")
@@ -85,7 +87,8 @@ class TrainedModel:
             from generation.threads import use_inference_threads
 
             use_inference_threads()  # a small model decoded step by step: 1 thread unless the user chose
-        self._model = GrooVAE(model_config(self._config))
+        self._categorical = is_categorical(self._config)
+        self._model = build_model(self._config)
         try:
             self._model.load_state_dict(load_weights(checkpoint))
         except RuntimeError as error:  # shapes or names differ: weights of another config
@@ -100,6 +103,11 @@ class TrainedModel:
     def config(self) -> Config:
         return self._config
 
+    @property
+    def categorical(self) -> bool:
+        """Whether this is a melody or drum-pattern model (one-hot events), not a GrooVAE."""
+        return self._categorical
+
     def _generators(self, seed: int | None) -> tuple[Any, Any]:
         import torch
 
@@ -113,9 +121,11 @@ class TrainedModel:
 
     def sample(self, n: int | None = None, length: int | None = None, temperature: float = 1.0,
                same_z: bool = False, c_input: Any = None, *, seed: int | None = None) -> list[NoteSequence]:
-        """`n` new grooves (default: one batch) of `length` steps (16 per bar), as NoteSequences."""
+        """`n` new grooves or melodies (default: one batch) of `length` steps (16 per bar), as NoteSequences."""
         batch_size = self._config.hparams.batch_size
         n = n or batch_size
+        if not length and self._config.data_converter.end_token not in (None, False):
+            length = self._config.hparams.max_seq_len  # Magenta's: to the end token, at most max_seq_len
         if not length:
             raise ValueError("A length must be specified when the end token is not used.")
         depth = self._config.data_converter.control_depth
@@ -192,6 +202,30 @@ class TrainedModel:
         z = mu + sigma * rng.standard_normal(mu.shape).astype(np.float32)
         return z, mu, sigma
 
+    def log_likelihood_tensors(self, output_tensors: Sequence[np.ndarray], lengths: Sequence[int],
+                               z: np.ndarray) -> np.ndarray:
+        """log p(x | z) in nats [n] of each one-hot target x [T, output_depth] under its latent vector
+        z [n, z_size], teacher-forced over its first `lengths` steps (melody and drum-pattern models)."""
+        import torch
+
+        from generation.music_vae.data import pad_windows
+
+        if not self._categorical:
+            raise GenError(f"{self._config.name}: likelihoods are for the one-hot melody and drum-pattern models")
+        longest = max(len(t) for t in output_tensors)
+        outputs = pad_windows(output_tensors, longest, self._config.data_converter.output_depth)
+        z = np.asarray(z, np.float32)
+        batch_size = self._config.hparams.batch_size
+        result = []
+        with torch.inference_mode():
+            for start in range(0, len(outputs), batch_size):
+                chunk = slice(start, start + batch_size)
+                result.append(self._model.log_likelihood(
+                    torch.from_numpy(outputs[chunk]).to(self._device),
+                    torch.tensor(np.asarray(lengths[chunk]), dtype=torch.int64),
+                    torch.from_numpy(z[chunk]).to(self._device)).double().cpu().numpy())
+        return np.concatenate(result)
+
     def decode(self, z: np.ndarray, length: int | None = None, temperature: float = 1.0, c_input: Any = None,
                *, seed: int | None = None) -> list[NoteSequence]:
         """NoteSequences decoded from latent vectors z [n, z_size]."""
@@ -210,6 +244,8 @@ class TrainedModel:
 
         if return_full_results:
             raise GenError("return_full_results gives TensorFlow decoder internals; not available here")
+        if not length and self._config.data_converter.end_token not in (None, False):
+            length = self._config.hparams.max_seq_len
         if not length:
             raise ValueError("A length must be specified when the end token is not used.")
         _, generator = self._generators(seed)
@@ -222,10 +258,17 @@ class TrainedModel:
             chunk_controls = None
             if controls is not None:
                 chunk_controls = torch.from_numpy(controls[chunk] if controls.ndim == 3 else controls).to(self._device)
-            chunk_hits = None if hits is None else torch.from_numpy(np.asarray(hits[chunk], np.float32))
-            outputs.append(self._model.decode(torch.from_numpy(z[chunk]).to(self._device), length, temperature,
-                                              chunk_controls, generator, given_hits=self.given_hits,
-                                              hits=chunk_hits).float().cpu().numpy())
+            chunk_z = torch.from_numpy(z[chunk]).to(self._device)
+            if self._categorical:
+                if hits is not None:
+                    raise GenError(f"{self._config.name} plays one-hot events; hits can be forced on a GrooVAE only")
+                decoded = self._model.decode(chunk_z, length, temperature, chunk_controls, generator,
+                                             end_token=self._config.data_converter.end_token)
+            else:
+                chunk_hits = None if hits is None else torch.from_numpy(np.asarray(hits[chunk], np.float32))
+                decoded = self._model.decode(chunk_z, length, temperature, chunk_controls, generator,
+                                             given_hits=self.given_hits, hits=chunk_hits)
+            outputs.append(decoded.float().cpu().numpy())
             if on_batch is not None:
                 on_batch(len(outputs[-1]))
         return np.concatenate(outputs)
@@ -233,7 +276,8 @@ class TrainedModel:
     def interpolate(self, start_sequence: NoteSequence, end_sequence: NoteSequence, num_steps: int,
                     length: int | None = None, temperature: float = 1.0, assert_same_length: bool = True,
                     *, seed: int | None = None) -> list[NoteSequence]:
-        """`num_steps` grooves from the start's mu to the end's, both ends included (spherical interpolation)."""
+        """`num_steps` grooves or melodies from the start's mu to the end's, both ends included
+        (spherical interpolation)."""
         _, mu, _ = self.encode([start_sequence, end_sequence], assert_same_length, seed=seed)
         return self.decode(interpolation_path(mu[0], mu[1], num_steps), length=length, temperature=temperature,
                            seed=seed)
