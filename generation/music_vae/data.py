@@ -84,6 +84,7 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore", RuntimeWarning)
     warnings.simplefilter("ignore", DeprecationWarning)
     from note_seq import drums_encoder_decoder, sequences_lib
+    from note_seq.chord_symbols_lib import ChordSymbolError
 
 __all__ = [
     "BASS_PROGRAMS",
@@ -815,7 +816,8 @@ class NoteSequenceAugmenter:
     semitones) uniformly from the integers of `transpose_range`, both inclusive, in that order and
     only when the sequence has notes, as note_seq's `augment_note_sequence` does; transposed notes
     that leave MIDI's 0-127 are deleted (Magenta's `delete_out_of_range_notes=True`), drums are not
-    transposed. The draws come from `rng` instead of Python's global `random`.
+    transposed, chord symbols are (and dropped when one cannot be parsed, where note_seq raises).
+    The draws come from `rng` instead of Python's global `random`.
     """
 
     def __init__(self, transpose_range: Sequence[int] | None = None,
@@ -845,9 +847,14 @@ class NoteSequenceAugmenter:
             return augmented
         augmented = sequences_lib.stretch_note_sequence(augmented, float(rng.uniform(low_s, high_s)), in_place=True)
         amount = int(rng.integers(low_t, high_t + 1))
-        augmented, _ = sequences_lib.transpose_note_sequence(augmented, amount, MIN_MIDI_PITCH, MAX_MIDI_PITCH,
-                                                             in_place=True)
-        return augmented
+        try:
+            transposed, _ = sequences_lib.transpose_note_sequence(augmented, amount, MIN_MIDI_PITCH, MAX_MIDI_PITCH)
+        except ChordSymbolError:
+            # A text annotation marked as a chord that is none ("D.C." in ABC tunebooks): note_seq
+            # cannot transpose it, so the chord symbols go (no converter here reads them).
+            transposed, _ = sequences_lib.transpose_note_sequence(augmented, amount, MIN_MIDI_PITCH, MAX_MIDI_PITCH,
+                                                                  transpose_chords=False)
+        return transposed
 
 
 def _quantize_for_events(note_sequence: NoteSequence, steps_per_quarter: int,
