@@ -380,7 +380,7 @@ def sample(run_dir, num_samples, length, bars, seconds, temperature, top_k, top_
     family = run_family(run_dir)
     if family == "groovae" and (primer or seconds or top_k or top_p < 1 or beam_size > 1 or branch_factor > 1):
         raise click.UsageError("--primer, --seconds, --top-k, --top-p and beam search are for LSTM models; "
-                               f"{run_dir} holds a GrooVAE")
+                               f"{run_dir} holds a MusicVAE")
     primer_sequence = _read_one(primer) if primer else None
     paths = sample_paths(output_dir, num_samples, force=force)
     if family == "groovae":
@@ -468,8 +468,8 @@ def _read_one(path: str):
 @click.option("--examples", required=True, multiple=True, type=click.Path(exists=True, dir_okay=False),
               help="TFRecord file(s) of held-out NoteSequences.")
 @click.option("--baseline-examples", multiple=True, type=click.Path(exists=True, dir_okay=False),
-              help="LSTM: TFRecord file(s) to fit the bigram baseline on (the training data); "
-                   "default: the other test tracks, one left out at a time.")
+              help="LSTM, melody and drum-pattern models: TFRecord file(s) to fit the bigram baseline on (the "
+                   "training data); default: the other test tracks, one left out at a time.")
 @click.option("-n", "--num-samples", type=click.IntRange(min=0), default=None,
               help="Samples whose statistics are printed beside the data's (default: 64 GrooVAE, 16 LSTM).")
 @click.option("--sample-steps", type=click.IntRange(min=1), help="LSTM: steps per sample (default: 16 bars, or 20 s).")
@@ -494,6 +494,13 @@ def evaluate(run_dir, examples, baseline_examples, num_samples, sample_steps, se
     from generation.music_vae.evaluate import evaluate as run_evaluation
 
     model = _groove_model(run_dir, 256, raw_dynamics)
+    if model.categorical:  # a melody or drum-pattern MusicVAE: NLL bounds beside a bigram
+        from generation.music_vae.evaluate_categorical import evaluate as run_categorical
+
+        result = run_categorical(model, list(examples), baseline_examples=list(baseline_examples),
+                                 num_samples=num_samples, seed=seed, progress=not quiet)
+        click.echo(json.dumps(result.to_json()) if as_json else "\n".join(result.describe(examples)))
+        return
     result = run_evaluation(model, list(examples), num_samples=num_samples, seed=seed, progress=not quiet)
     if as_json:
         click.echo(json.dumps(result.to_json()))
@@ -622,15 +629,17 @@ def drumify(piece, output, run_dir, parts, temperature, drums_only, seed, tempo_
 @click.argument("run_dir")
 @click.argument("start", type=click.Path(exists=True, dir_okay=False))
 @click.argument("end", type=click.Path(exists=True, dir_okay=False))
-@click.option("--steps", type=click.IntRange(min=2), default=5, show_default=True, help="Grooves, both ends included.")
+@click.option("--steps", type=click.IntRange(min=2), default=5, show_default=True,
+              help="Grooves (melodies, drum patterns), both ends included.")
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="The MIDI file to write.")
 @click.option("--temperature", type=click.FloatRange(min=1e-6), default=1e-3, show_default=True,
-              help="For the hits; near 0 keeps the hits the model is sure of.")
+              help="For the hits (the events of a melody or drum-pattern model); near 0 keeps those the model is "
+                   "sure of.")
 @seed_option()
 @raw_dynamics_option
 @force_option
 def interpolate(run_dir, start, end, steps, output, temperature, seed, raw_dynamics, force) -> None:
-    """Morph from the first groove window of START to that of END, in one MIDI file."""
+    """Morph from the first groove (melody, drum pattern) window of START to that of END, in one MIDI file."""
     from generation.io.files import check_output
     from generation.io.writers import write_midi
     from generation.music_vae.tasks import interpolate_pieces
@@ -638,10 +647,14 @@ def interpolate(run_dir, start, end, steps, output, temperature, seed, raw_dynam
     first, last = _read_one(start), _read_one(end)
     check_output(output, force=force)
     model = _groove_model(run_dir, 64, raw_dynamics)
+    distances: list = []
     result = interpolate_pieces(model, first, last, steps, temperature=temperature, seed=seed,
-                                names=(start, end))
+                                names=(start, end), distances=distances)
     write_midi(result, output)
-    click.echo(f"{output}  {steps} grooves, {len(result.notes)} notes, {result.total_time:.1f} s")
+    click.echo(f"{output}  {steps} {model.windows_word}, {len(result.notes)} notes, {result.total_time:.1f} s")
+    if distances:  # melody and drum-pattern models: how far each point is from either end
+        click.echo("  per point, share of grid steps unlike START's window: " + " ".join(f"{a:.2f}" for a, _ in distances)
+                   + "; unlike END's: " + " ".join(f"{b:.2f}" for _, b in distances))
 
 
 def _model_pairs(pairs: tuple[str, ...], roles: tuple[str, ...]) -> dict[str, str]:

@@ -93,7 +93,7 @@ class Config:
             "family": self.model,
             "description": self.description,
             "hparams": self.hparams.values(),
-            "data_converter": self.converter_args,
+            "data_converter": copy.deepcopy(self.converter_args),  # a copy: callers may edit what they get
         }
 
     @classmethod

@@ -286,11 +286,17 @@ def regroove(model: Any, sequence: NoteSequence, *, temperature: float = 1.0, hi
 
 
 def interpolate_pieces(model: Any, start: NoteSequence, end: NoteSequence, steps: int, *, temperature: float = 1e-3,
-                       seed: int | None = 0, names: tuple[str, str] = ("<start>", "<end>")) -> NoteSequence:
+                       seed: int | None = 0, names: tuple[str, str] = ("<start>", "<end>"),
+                       distances: list[tuple[float, float]] | None = None) -> NoteSequence:
     """`steps` grooves from the first window of `start` to the first window of `end` (both included),
     end to end in one sequence at `start`'s tempo (the estimated one for an MT3 transcription). A
-    piece shorter than a window is padded with silent bars."""
+    piece shorter than a window is padded with silent bars. A melody or drum-pattern model
+    interpolates melodies or patterns instead (`interpolate_events`, which fills `distances`)."""
     from generation.music_vae.trained_model import interpolation_path
+
+    if getattr(model, "categorical", False):
+        return interpolate_events(model, start, end, steps, temperature=temperature, seed=seed, names=names,
+                                  distances=distances)
 
     first = drum_part(model, start, name=names[0])
     last = drum_part(model, end, name=names[1])
@@ -301,6 +307,62 @@ def interpolate_pieces(model: Any, start: NoteSequence, end: NoteSequence, steps
     qpm = first.analysis.tempo_bpm
     converter = model.config.data_converter
     window_seconds = len(a) // converter.rows_per_step * 60.0 / (qpm * converter.steps_per_quarter)
+    result = NoteSequence()
+    result.ticks_per_quarter = start.ticks_per_quarter or 220
+    result.tempos.add(qpm=qpm)
+    result.time_signatures.add(numerator=converter.quarters_per_bar, denominator=4)
+    for number, window in enumerate(converter.from_tensors(decoded, training=False, qpm=qpm)):
+        for note in window.notes:
+            note.start_time += number * window_seconds
+            note.end_time += number * window_seconds
+            result.notes.add().CopyFrom(note)
+    result.total_time = steps * window_seconds
+    return result
+
+
+def first_window(model: Any, sequence: NoteSequence, name: str) -> tuple[np.ndarray, int]:
+    """The first window (input tensor [T, depth], length) a melody or drum-pattern model reads in
+    `sequence`, as its converter extracts them at inference; a `BadInputFile` naming `name` when
+    there is none."""
+    config = model.config
+    converter = copy.copy(config.data_converter)
+    converter.max_tensors_per_notesequence = 1
+    tensors = converter.to_tensors(sequence, training=False)
+    if not tensors.inputs:
+        if hasattr(converter, "melody_encoding"):
+            what, notes = "melody", f"notes in MIDI pitches {converter.min_pitch}-{converter.max_pitch}"
+        else:
+            what, notes = "drum pattern", "drum notes (MIDI channel 10)"
+        bars = converter.slice_bars or 1
+        raise BadInputFile(name, f"no {bars}-bar {what} that {config.name} can read: it needs {bars} bars of "
+                                 f"{notes}, in bars of {converter.quarters_per_bar} quarter notes")
+    limit = config.hparams.max_seq_len
+    return tensors.inputs[0][:limit], min(int(tensors.lengths[0]), limit)
+
+
+def interpolate_events(model: Any, start: NoteSequence, end: NoteSequence, steps: int, *,
+                       temperature: float = 1e-3, seed: int | None = 0,
+                       names: tuple[str, str] = ("<start>", "<end>"),
+                       distances: list[tuple[float, float]] | None = None) -> NoteSequence:
+    """`steps` melodies (or drum patterns) from the first window of `start` to the first window of
+    `end`, both included (Magenta's `TrainedModel.interpolate`: slerp between the two means), end
+    to end in one sequence at `start`'s first tempo (120 qpm without one). `temperature` near 0
+    plays each step's likeliest event. When `distances` is a list, it gets one (to start, to end)
+    per point: the share of grid steps whose event differs from the start's and the end's window."""
+    from generation.music_vae.trained_model import interpolation_path
+
+    a, a_length = first_window(model, start, names[0])
+    b, b_length = first_window(model, end, names[1])
+    _, mu, _ = model.encode_tensors([a, b], [a_length, b_length], seed=seed)
+    length = max(a_length, b_length)
+    decoded = model.decode_to_tensors(interpolation_path(mu[0], mu[1], steps), length, temperature, seed=seed)
+    if distances is not None:
+        ends = [np.argmax(a[:a_length], axis=-1), np.argmax(b[:b_length], axis=-1)]
+        for point in np.argmax(decoded, axis=-1):
+            distances.append(tuple(float(np.mean(point[:len(e)] != e)) for e in ends))
+    converter = model.config.data_converter
+    qpm = start.tempos[0].qpm if start.tempos else 120.0
+    window_seconds = length * 60.0 / (qpm * converter.steps_per_quarter)
     result = NoteSequence()
     result.ticks_per_quarter = start.ticks_per_quarter or 220
     result.tempos.add(qpm=qpm)

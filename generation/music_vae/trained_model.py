@@ -108,6 +108,13 @@ class TrainedModel:
         """Whether this is a melody or drum-pattern model (one-hot events), not a GrooVAE."""
         return self._categorical
 
+    @property
+    def windows_word(self) -> str:
+        """What its windows are called in reports: grooves, melodies or drum patterns."""
+        if not self._categorical:
+            return "grooves"
+        return "melodies" if hasattr(self._config.data_converter, "melody_encoding") else "drum patterns"
+
     def _generators(self, seed: int | None) -> tuple[Any, Any]:
         import torch
 
