@@ -653,8 +653,11 @@ def interpolate(run_dir, start, end, steps, output, temperature, seed, raw_dynam
     write_midi(result, output)
     click.echo(f"{output}  {steps} {model.windows_word}, {len(result.notes)} notes, {result.total_time:.1f} s")
     if distances:  # melody and drum-pattern models: how far each point is from either end
-        click.echo("  per point, share of grid steps unlike START's window: " + " ".join(f"{a:.2f}" for a, _ in distances)
-                   + "; unlike END's: " + " ".join(f"{b:.2f}" for _, b in distances))
+        def row(column: int) -> str:
+            return " ".join(f"{d[column]:.2f}" for d in distances)
+
+        click.echo(f"  per point, share of grid steps unlike START's window: {row(0)}; unlike END's: {row(1)}")
+        click.echo(f"  per point, NLL per event of START's window: {row(2)}; of END's: {row(3)} (nats, given the point)")
 
 
 def _model_pairs(pairs: tuple[str, ...], roles: tuple[str, ...]) -> dict[str, str]:

@@ -496,12 +496,13 @@ def test_scheduled_sampling_feeds_the_models_own_draws():
     sampled = always(x, x, lengths, generator=seed(2))
     forced = never(x, x, lengths, generator=seed(2))
     assert float(sampled["sampling_probability"]) == 1.0 and float(forced["sampling_probability"]) == 0.0
-    assert float(sampled["r_loss"]) != pytest.approx(float(forced["r_loss"]))
-    always.eval()  # evaluation is teacher-forced whatever the schedule
-    assert float(always(x, x, lengths, generator=seed(2))["r_loss"]) == pytest.approx(
-        float(never.eval()(x, x, lengths, generator=seed(2))["r_loss"]), rel=1e-6)
+    assert float(sampled["r_loss"].detach()) != pytest.approx(float(forced["r_loss"].detach()))
     sampled["loss"].backward()
     assert always.decoder[0].weight_ih_l0.grad is not None
+    always.eval()  # evaluation is teacher-forced whatever the schedule
+    with torch.no_grad():
+        assert float(always(x, x, lengths, generator=seed(2))["r_loss"]) == pytest.approx(
+            float(never.eval()(x, x, lengths, generator=seed(2))["r_loss"]), rel=1e-6)
 
 
 def test_decode_draws_one_hots_repeatably_and_greedy_follows_the_logits():
@@ -610,7 +611,7 @@ def test_train_sample_interpolate_evaluate_through_the_cli(tiny_run: Path, tunes
     assert set(report["sample_statistics"]["values"]) == {
         "distinct pitches", "notes per bar", "longest repeated-pitch run", "pitch range", "silence share"}
     assert len(report["interpolation"]["distance_to_start"]) == 5
-    assert time.perf_counter() - started < 60
+    assert time.perf_counter() - started < 120  # seconds on an idle CPU; generous for a shared one
 
 
 def test_sample_and_interpolate_are_repeatable_with_a_seed(tiny_run: Path) -> None:
@@ -661,3 +662,34 @@ def test_the_drum_pattern_config_trains_and_samples(tmp_path: Path) -> None:
     (pattern,) = model.sample(n=1, length=32, seed=0)
     assert all(n.is_drum and n.pitch in {c[0] for c in data.REDUCED_DRUM_PITCH_CLASSES} for n in pattern.notes)
 
+
+# --- The bundled model -----------------------------------------------------------------------------
+
+def test_the_bundled_melody_model_loads_samples_and_interpolates(tmp_path: Path) -> None:
+    from generation import bundled
+    from generation.io.readers import read_music_file
+    from generation.music_vae import TrainedModel
+
+    model = bundled.find("melody-2bar")
+    assert model is not None, "melody-2bar is not bundled"
+    card = model.card
+    assert card["config"] == "cat-mel_2bar_small" and "O'Neill" in card["data"]
+    assert model.size_bytes < 10e6
+    result = run("sample", "melody-2bar", "-n", "4", "--seed", "2", "-o", tmp_path / "out")
+    assert result.exit_code == 0, result.output
+    melodies = [read_music_file(p).sequences[0] for p in sorted((tmp_path / "out").glob("*.mid"))]
+    assert len(melodies) == 4 and all(m.notes for m in melodies)
+    for melody in melodies:  # a tune, not one note held or one pitch repeated
+        assert len({n.pitch for n in melody.notes}) >= 3
+    loaded = TrainedModel(None, batch_size=8, checkpoint_dir_or_path="melody-2bar")
+    assert loaded.categorical and loaded.windows_word == "melodies"
+    up, down = NoteSequence(), NoteSequence()
+    for sequence, pitches in ((up, range(60, 76)), (down, range(84, 68, -1))):
+        sequence.tempos.add(qpm=120)
+        for i, pitch in enumerate(pitches):  # 16 eighth notes: two bars
+            sequence.notes.add(pitch=pitch, velocity=90, start_time=i * 0.25, end_time=i * 0.25 + 0.25)
+        sequence.total_time = 4.0
+    path = loaded.interpolate(up, down, num_steps=3, length=32, temperature=1e-3, seed=0)
+    assert len(path) == 3 and all(melody.notes for melody in path)
+    mean_pitches = [np.mean([n.pitch for n in melody.notes]) for melody in path]
+    assert mean_pitches[0] < mean_pitches[-1]  # from the low scale to the high one

@@ -21,11 +21,13 @@ augmentation), with no cap on windows per piece. On those windows:
   of one repeated step. Each as mean, 5th-95th percentile and extremes; `in_range` says whether
   the samples' mean lies within the test windows' 5th-95th percentile range.
 - Interpolation: for `pairs` pairs of test windows from different pieces, the `steps` points of
-  `TrainedModel.interpolate` (slerp between the two means, decoded near-greedily as `gen
-  interpolate` does); the distance of each point to each end window is the share of steps whose
-  event differs. A pair moves from one to the other when its distance to the start never falls
+  `TrainedModel.interpolate` (slerp between the two means). Two distances of each point to each
+  end window: what is heard, the share of steps whose event differs between the point decoded
+  near-greedily (as `gen interpolate` decodes) and the end window; and what the point's latent
+  vector says, the end window's NLL per event under the decoder at that point (teacher-forced).
+  A pair moves from one to the other, by a distance, when its distance to the start never falls
   and its distance to the end never rises from point to point, and both change from the first
-  point to the last (a path that stays put is not counted).
+  point to the last (a path that stays put is not counted); for the NLL, strictly at every point.
 """
 
 from __future__ import annotations
@@ -83,6 +85,9 @@ class InterpolationCheck:
     monotone_share: float  # pairs whose distances both move monotonically, and do move
     example_to_start: list[float]  # the first pair's own distances
     example_to_end: list[float]
+    nll_to_start: list[float] = field(default_factory=list)  # mean over pairs, per point (nats per event)
+    nll_to_end: list[float] = field(default_factory=list)
+    nll_monotone_share: float = float("nan")  # pairs whose two NLLs move strictly monotonically
 
 
 @dataclass
@@ -128,10 +133,13 @@ class CategoricalEvaluation:
                          + ("all" if not outside else f"all but {', '.join(outside)}"))
         if self.interpolation is not None:
             i = self.interpolation
-            lines.append(f"  interpolation over {i.pairs} pairs of test windows, {i.steps} points: distance to start "
-                         + " ".join(f"{d:.2f}" for d in i.distance_to_start) + ", to end "
-                         + " ".join(f"{d:.2f}" for d in i.distance_to_end)
+            lines.append(f"  interpolation over {i.pairs} pairs of test windows, {i.steps} points, mean per point:")
+            lines.append("    share of steps unlike the start " + " ".join(f"{d:.2f}" for d in i.distance_to_start)
+                         + ", unlike the end " + " ".join(f"{d:.2f}" for d in i.distance_to_end)
                          + f"; monotone in {i.monotone_share:.0%} of pairs")
+            lines.append("    NLL per event of the start " + " ".join(f"{d:.2f}" for d in i.nll_to_start)
+                         + ", of the end " + " ".join(f"{d:.2f}" for d in i.nll_to_end)
+                         + f"; strictly monotone in {i.nll_monotone_share:.0%} of pairs")
         return lines
 
 
@@ -298,18 +306,23 @@ def evaluate(model: Any, examples: Sequence[str | os.PathLike[str]], *,
     interpolation = None
     if pairs and len(set(pieces)) > 1:
         chosen = _pairs(np.asarray(pieces), pairs, np.random.default_rng(seed + 1))
-        to_start, to_end = [], []
+        to_start, to_end, nll_start, nll_end = [], [], [], []
+        k = interpolation_steps
         for a, b in chosen:
-            path = interpolation_path(mu[a].astype(np.float32), mu[b].astype(np.float32), interpolation_steps)
+            path = interpolation_path(mu[a].astype(np.float32), mu[b].astype(np.float32), k)
             points = [_labels(p[:lengths[a]]) for p in model.decode_to_tensors(path, lengths[a], NEAR_GREEDY, seed=seed)]
             to_start.append([float(np.mean(p != targets[a][:len(p)])) for p in points])
             to_end.append([float(np.mean(p != targets[b][:len(p)])) for p in points])
+            nll_start.append((-model.log_likelihood_tensors([outputs[a]] * k, [lengths[a]] * k, path) / lengths[a]).tolist())
+            nll_end.append((-model.log_likelihood_tensors([outputs[b]] * k, [lengths[b]] * k, path) / lengths[b]).tolist())
         monotone = [bool(np.all(np.diff(s) >= 0) and np.all(np.diff(e) <= 0) and s[-1] > s[0] and e[-1] < e[0])
                     for s, e in zip(to_start, to_end)]
+        nll_monotone = [bool(np.all(np.diff(s) > 0) and np.all(np.diff(e) < 0)) for s, e in zip(nll_start, nll_end)]
         interpolation = InterpolationCheck(
             pairs=len(chosen), steps=interpolation_steps, distance_to_start=np.mean(to_start, axis=0).tolist(),
             distance_to_end=np.mean(to_end, axis=0).tolist(), monotone_share=float(np.mean(monotone)),
-            example_to_start=to_start[0], example_to_end=to_end[0])
+            example_to_start=to_start[0], example_to_end=to_end[0], nll_to_start=np.mean(nll_start, axis=0).tolist(),
+            nll_to_end=np.mean(nll_end, axis=0).tolist(), nll_monotone_share=float(np.mean(nll_monotone)))
 
     return CategoricalEvaluation(
         name=model.config.name, windows=len(inputs), events=events,

@@ -347,8 +347,10 @@ def interpolate_events(model: Any, start: NoteSequence, end: NoteSequence, steps
     """`steps` melodies (or drum patterns) from the first window of `start` to the first window of
     `end`, both included (Magenta's `TrainedModel.interpolate`: slerp between the two means), end
     to end in one sequence at `start`'s first tempo (120 qpm without one). `temperature` near 0
-    plays each step's likeliest event. When `distances` is a list, it gets one (to start, to end)
-    per point: the share of grid steps whose event differs from the start's and the end's window."""
+    plays each step's likeliest event. When `distances` is a list, it gets per point (unlike start,
+    unlike end, NLL of start, NLL of end): the share of grid steps whose event differs from the
+    start's and the end's window, and each window's NLL per event (nats) under the decoder at the
+    point's latent vector (teacher-forced): what is heard, and where the point lies between the two."""
     from generation.music_vae.trained_model import interpolation_path
 
     a, a_length = first_window(model, start, names[0])
@@ -357,9 +359,13 @@ def interpolate_events(model: Any, start: NoteSequence, end: NoteSequence, steps
     length = max(a_length, b_length)
     decoded = model.decode_to_tensors(interpolation_path(mu[0], mu[1], steps), length, temperature, seed=seed)
     if distances is not None:
+        path = interpolation_path(mu[0], mu[1], steps)
         ends = [np.argmax(a[:a_length], axis=-1), np.argmax(b[:b_length], axis=-1)]
-        for point in np.argmax(decoded, axis=-1):
-            distances.append(tuple(float(np.mean(point[:len(e)] != e)) for e in ends))
+        nll_a = -model.log_likelihood_tensors([a] * steps, [a_length] * steps, path) / a_length
+        nll_b = -model.log_likelihood_tensors([b] * steps, [b_length] * steps, path) / b_length
+        for point, to_a, to_b in zip(np.argmax(decoded, axis=-1), nll_a, nll_b):
+            unlike = [float(np.mean(point[:len(e)] != e)) for e in ends]
+            distances.append((unlike[0], unlike[1], float(to_a), float(to_b)))
     converter = model.config.data_converter
     qpm = start.tempos[0].qpm if start.tempos else 120.0
     window_seconds = length * 60.0 / (qpm * converter.steps_per_quarter)
