@@ -307,8 +307,14 @@ def interpolate_pieces(model: Any, start: NoteSequence, end: NoteSequence, steps
     qpm = first.analysis.tempo_bpm
     converter = model.config.data_converter
     window_seconds = len(a) // converter.rows_per_step * 60.0 / (qpm * converter.steps_per_quarter)
+    return _end_to_end(converter, decoded, qpm, window_seconds, start.ticks_per_quarter)
+
+
+def _end_to_end(converter: Any, decoded: np.ndarray, qpm: float, window_seconds: float,
+                ticks_per_quarter: int) -> NoteSequence:
+    """The decoded windows [steps, T, depth] as one piece, each `window_seconds` after the last."""
     result = NoteSequence()
-    result.ticks_per_quarter = start.ticks_per_quarter or 220
+    result.ticks_per_quarter = ticks_per_quarter or 220
     result.tempos.add(qpm=qpm)
     result.time_signatures.add(numerator=converter.quarters_per_bar, denominator=4)
     for number, window in enumerate(converter.from_tensors(decoded, training=False, qpm=qpm)):
@@ -316,7 +322,7 @@ def interpolate_pieces(model: Any, start: NoteSequence, end: NoteSequence, steps
             note.start_time += number * window_seconds
             note.end_time += number * window_seconds
             result.notes.add().CopyFrom(note)
-    result.total_time = steps * window_seconds
+    result.total_time = len(decoded) * window_seconds
     return result
 
 
@@ -369,14 +375,4 @@ def interpolate_events(model: Any, start: NoteSequence, end: NoteSequence, steps
     converter = model.config.data_converter
     qpm = start.tempos[0].qpm if start.tempos else 120.0
     window_seconds = length * 60.0 / (qpm * converter.steps_per_quarter)
-    result = NoteSequence()
-    result.ticks_per_quarter = start.ticks_per_quarter or 220
-    result.tempos.add(qpm=qpm)
-    result.time_signatures.add(numerator=converter.quarters_per_bar, denominator=4)
-    for number, window in enumerate(converter.from_tensors(decoded, training=False, qpm=qpm)):
-        for note in window.notes:
-            note.start_time += number * window_seconds
-            note.end_time += number * window_seconds
-            result.notes.add().CopyFrom(note)
-    result.total_time = steps * window_seconds
-    return result
+    return _end_to_end(converter, decoded, qpm, window_seconds, start.ticks_per_quarter)
